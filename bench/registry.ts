@@ -1,0 +1,5 @@
+import type { Benchmark } from './harness.js';
+import { ingestBenchmark } from './ingest.js';
+
+/** Every benchmark: `npm run bench` runs them all, the test suite runs each at its smoke size. */
+export const BENCHMARKS: Benchmark[] = [ingestBenchmark];

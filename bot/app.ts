@@ -1,0 +1,73 @@
+import path from 'node:path';
+import type { Config } from './config.js';
+import type { KeyRing } from './crypto/keyring.js';
+import { resolveKeyRing } from './crypto/secrets.js';
+import type { Database } from './db/client.js';
+import { openDatabase } from './db/client.js';
+import { LoggedDataStore } from './db/logged-data-store.js';
+import type { Logger } from './logger.js';
+import { ChannelLoggingService } from './services/channel-logging.js';
+import { ConsentService } from './services/consent.js';
+import type { ConsentPolicy } from './services/consent-policy.js';
+import { CONSENT_POLICY } from './services/consent-policy.js';
+import { MessageLogService } from './services/message-log.js';
+import { PrivacyState } from './services/privacy-state.js';
+import { RetentionService } from './services/retention.js';
+import { WriterQueue } from './services/writer-queue.js';
+
+/** Everything the transports (Discord, console) call into. Dependencies point one way: services → db. */
+export interface App {
+  config: Config;
+  database: Database;
+  keys: KeyRing;
+  writer: WriterQueue;
+  privacy: PrivacyState;
+  consent: ConsentService;
+  channels: ChannelLoggingService;
+  messages: MessageLogService;
+  retention: RetentionService;
+  /** Drains the writer queue, stops cron jobs, closes the database. */
+  close(): Promise<void>;
+}
+
+export interface CreateAppOptions {
+  logger?: Logger;
+  policy?: ConsentPolicy;
+  /** An already-open database (tests); otherwise opened (and migrated) from the config. */
+  database?: Database;
+  keys?: KeyRing;
+}
+
+export async function createApp(config: Config, opts: CreateAppOptions = {}): Promise<App> {
+  const keys = opts.keys ?? resolveKeyRing(config);
+  const database =
+    opts.database ??
+    (await openDatabase({ url: config.database.url, pgliteDir: path.join(config.dataDir, 'pglite'), poolMax: config.database.poolMax }));
+  const policy = opts.policy ?? CONSENT_POLICY;
+  const privacy = new PrivacyState(policy.version);
+  await privacy.load(database.db);
+  const writer = new WriterQueue(new LoggedDataStore(database.db, keys), config.writer, opts.logger?.child({ part: 'writer' }));
+  const consent = new ConsentService(database.db, writer, privacy, keys, policy, {
+    retentionDays: config.retention.days,
+    chatLogTraining: config.allowChatLogTraining,
+  });
+  const channels = new ChannelLoggingService(writer, privacy);
+  const messages = new MessageLogService(writer, privacy, keys, config.limits);
+  const retention = new RetentionService(writer, config.retention, opts.logger?.child({ part: 'retention' }));
+  return {
+    config,
+    database,
+    keys,
+    writer,
+    privacy,
+    consent,
+    channels,
+    messages,
+    retention,
+    async close() {
+      retention.stop();
+      await writer.close();
+      if (!opts.database) await database.close();
+    },
+  };
+}

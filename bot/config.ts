@@ -1,0 +1,141 @@
+import { z } from 'zod';
+
+/**
+ * The bot's configuration, parsed once from the environment at start-up.
+ * Every variable is documented in .env.example; a bad or missing value stops start-up
+ * with a message that names the variable and the form it expects.
+ */
+
+const base64Key = (name: string) =>
+  z
+    .string()
+    .trim()
+    .refine((v) => isBase64Key(v), {
+      message: `${name} must be 32 random bytes in base64 (for example: openssl rand -base64 32)`,
+    });
+
+export function isBase64Key(value: string): boolean {
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(value)) return false;
+  return Buffer.from(value, 'base64').length === 32;
+}
+
+const intInRange = (min: number, max: number, fallback: number) =>
+  z.coerce
+    .number({ message: `expected a whole number from ${min} to ${max}` })
+    .int({ message: `expected a whole number from ${min} to ${max}` })
+    .min(min, { message: `expected a whole number from ${min} to ${max}` })
+    .max(max, { message: `expected a whole number from ${min} to ${max}` })
+    .default(fallback);
+
+const boolFlag = (fallback: boolean) =>
+  z
+    .enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'expected true or false' })
+    .default(fallback ? 'true' : 'false')
+    .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+const emptyAsUndefined = (v: unknown) => (typeof v === 'string' && v.trim() === '' ? undefined : v);
+
+const envSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test'], { message: 'expected development, production or test' }).default('development'),
+  LOG_LEVEL: z
+    .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
+      message: 'expected one of fatal, error, warn, info, debug, trace, silent',
+    })
+    .default('info'),
+  DATA_DIR: z.string().min(1, { message: 'expected a folder path' }).default('./data'),
+  DATABASE_URL: z.preprocess(
+    emptyAsUndefined,
+    z
+      .string()
+      .regex(/^postgres(ql)?:\/\/.+/, { message: 'expected a postgres:// or postgresql:// connection URL' })
+      .optional(),
+  ),
+  DATABASE_POOL_MAX: intInRange(1, 100, 10),
+  MESSAGE_KEY: z.preprocess(emptyAsUndefined, base64Key('MESSAGE_KEY').optional()),
+  MESSAGE_KEYS_PREVIOUS: z.preprocess(
+    emptyAsUndefined,
+    z
+      .string()
+      .refine((v) => v.split(',').every((k) => isBase64Key(k.trim())), {
+        message: 'expected a comma-separated list of 32-byte base64 keys',
+      })
+      .optional(),
+  ),
+  HMAC_KEY: z.preprocess(emptyAsUndefined, base64Key('HMAC_KEY').optional()),
+  RETENTION_DAYS: intInRange(1, 3650, 30),
+  RETENTION_CRON: z
+    .string()
+    .regex(/^(\S+\s+){4}\S+$/, { message: 'expected a five-field cron expression, e.g. "17 3 * * *"' })
+    .default('17 3 * * *'),
+  WRITER_BATCH_SIZE: intInRange(1, 10_000, 500),
+  WRITER_FLUSH_MS: intInRange(1, 60_000, 50),
+  WRITER_CAPACITY: intInRange(10, 1_000_000, 20_000),
+  MAX_MESSAGE_CHARS: intInRange(1, 100_000, 4000),
+  ALLOW_CHAT_LOG_TRAINING: boolFlag(false),
+  HEALTH_PORT: intInRange(0, 65535, 0),
+  DISCORD_TOKEN: z.preprocess(emptyAsUndefined, z.string().min(50, { message: 'expected a bot token from the Discord developer portal' }).optional()),
+  DISCORD_APPLICATION_ID: z.preprocess(emptyAsUndefined, z.string().regex(/^\d{17,20}$/, { message: 'expected a numeric Discord snowflake id' }).optional()),
+  DISCORD_API_URL: z.preprocess(emptyAsUndefined, z.url({ message: 'expected an http(s) URL such as https://discord.com/api' }).optional()),
+});
+
+export type Env = z.infer<typeof envSchema>;
+
+export interface Config {
+  env: Env['NODE_ENV'];
+  logLevel: Env['LOG_LEVEL'];
+  dataDir: string;
+  database: { url?: string; poolMax: number };
+  keys: { messageKey?: string; previousMessageKeys: string[]; hmacKey?: string };
+  retention: { days: number; cron: string };
+  writer: { batchSize: number; flushMs: number; capacity: number };
+  limits: { maxMessageChars: number };
+  allowChatLogTraining: boolean;
+  /** 0 = no health endpoint. */
+  healthPort: number;
+  discord: { token?: string; applicationId?: string; apiUrl?: string };
+}
+
+export class ConfigError extends Error {
+  constructor(public readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}\nSee .env.example for every variable and its form.`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Parses the environment. Throws ConfigError naming every bad variable (values are never echoed: they may be secrets). */
+export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = envSchema.safeParse(source);
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.') || '(environment)'}: ${i.message}`));
+  }
+  const e = parsed.data;
+  const problems: string[] = [];
+  if (e.DATABASE_URL && !e.MESSAGE_KEY) {
+    problems.push('MESSAGE_KEY: required when DATABASE_URL is set (32 random bytes in base64; keep it safe, stored messages cannot be read without it)');
+  }
+  if (e.DATABASE_URL && !e.HMAC_KEY) {
+    problems.push('HMAC_KEY: required when DATABASE_URL is set (32 random bytes in base64)');
+  }
+  if (e.DISCORD_TOKEN && !e.DISCORD_APPLICATION_ID) {
+    problems.push('DISCORD_APPLICATION_ID: required when DISCORD_TOKEN is set (the application id from the developer portal)');
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  return {
+    env: e.NODE_ENV,
+    logLevel: e.LOG_LEVEL,
+    dataDir: e.DATA_DIR,
+    database: { url: e.DATABASE_URL, poolMax: e.DATABASE_POOL_MAX },
+    keys: {
+      messageKey: e.MESSAGE_KEY,
+      previousMessageKeys: e.MESSAGE_KEYS_PREVIOUS ? e.MESSAGE_KEYS_PREVIOUS.split(',').map((k) => k.trim()) : [],
+      hmacKey: e.HMAC_KEY,
+    },
+    retention: { days: e.RETENTION_DAYS, cron: e.RETENTION_CRON },
+    writer: { batchSize: e.WRITER_BATCH_SIZE, flushMs: e.WRITER_FLUSH_MS, capacity: e.WRITER_CAPACITY },
+    limits: { maxMessageChars: e.MAX_MESSAGE_CHARS },
+    allowChatLogTraining: e.ALLOW_CHAT_LOG_TRAINING,
+    healthPort: e.HEALTH_PORT,
+    discord: { token: e.DISCORD_TOKEN, applicationId: e.DISCORD_APPLICATION_ID, apiUrl: e.DISCORD_API_URL },
+  };
+}

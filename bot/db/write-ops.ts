@@ -1,0 +1,65 @@
+/** Every write of logged data, as an operation for the ordered writer queue. */
+export interface MessageRow {
+  id: string;
+  guildId: string;
+  channelId: string;
+  parentChannelId: string | null;
+  authorId: string;
+  source: 'discord' | 'console';
+  replyToId: string | null;
+  content: string;
+  createdAt: Date;
+}
+
+export interface PersonaReplyRow {
+  messageId: string;
+  conversationId: string | null;
+  guildId: string | null;
+  channelId: string;
+  personaSlug: string;
+  personaVersionId: number | null;
+  model: string;
+  userHmac: string | null;
+  inReplyToId: string | null;
+  /** Only when the user it answered had consent; otherwise metadata only. */
+  content: string | null;
+  promptTokens: number | null;
+  completionTokens: number | null;
+  ttftMs: number | null;
+  totalMs: number | null;
+  createdAt: Date;
+}
+
+export interface ForgetCounts {
+  messages: number;
+  reactions: number;
+  datasetLines: number;
+  personaReplies: number;
+  consents: number;
+  consentEvents: number;
+}
+
+export type GuildPurgeCounts = Record<'messages' | 'reactions' | 'datasetLines' | 'personaReplies' | 'consents' | 'consentEvents' | 'channels' | 'conversations', number>;
+
+export type RetentionCounts = Record<'messages' | 'datasetVersions' | 'replyTexts', number>;
+
+export type WriteOp =
+  | { kind: 'message.insert'; row: MessageRow }
+  /** keep=false: the author may no longer be logged, so the stored copy is removed instead. */
+  | { kind: 'message.edit'; id: string; content: string; editedAt: Date; keep: boolean }
+  | { kind: 'message.delete'; id: string }
+  | { kind: 'reaction.add'; messageId: string; userHmac: string; emoji: string; guildId: string | null }
+  | { kind: 'reaction.remove'; messageId: string; userHmac: string; emoji: string }
+  | { kind: 'reply.insert'; row: PersonaReplyRow }
+  | { kind: 'consent.set'; guildId: string; userId: string; status: 'in' | 'out'; policyVersion: number }
+  | { kind: 'channel.set'; guildId: string; channelId: string; enabled: boolean }
+  | { kind: 'user.forget'; userId: string; userHmac: string }
+  | { kind: 'guild.purge'; guildId: string }
+  | { kind: 'retention.purge'; cutoff: Date }
+  /** Resolves once everything accepted before it is committed. */
+  | { kind: 'barrier' };
+
+/** Ops that must run alone, after everything before them and before everything after. */
+export function isBarrier(op: WriteOp): boolean {
+  return op.kind === 'user.forget' || op.kind === 'guild.purge' || op.kind === 'retention.purge' || op.kind === 'barrier';
+}

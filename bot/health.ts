@@ -1,0 +1,28 @@
+import http from 'node:http';
+import { sql } from 'drizzle-orm';
+import type { App } from './app.js';
+
+/**
+ * GET /healthz for container healthchecks: 200 when the database answers, 503 otherwise,
+ * with the writer queue's depth (a growing queue means the database is falling behind).
+ */
+export function startHealthServer(app: App, port: number, host = '0.0.0.0'): Promise<http.Server> {
+  const server = http.createServer(async (req, res) => {
+    if (req.url !== '/healthz') {
+      res.writeHead(404).end();
+      return;
+    }
+    let database = 'ok';
+    try {
+      await app.database.rows(sql`select 1`);
+    } catch {
+      database = 'unreachable';
+    }
+    const body = { status: database === 'ok' ? 'ok' : 'degraded', database, writerQueue: app.writer.size, writer: app.writer.stats };
+    res.writeHead(database === 'ok' ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve(server));
+  });
+}

@@ -1,0 +1,51 @@
+import { randomBytes } from 'node:crypto';
+import postgres from 'postgres';
+import { inject } from 'vitest';
+import type { Config } from '../../bot/config.js';
+import { loadConfig } from '../../bot/config.js';
+import { KeyRing } from '../../bot/crypto/keyring.js';
+import type { Database } from '../../bot/db/client.js';
+import { openDatabase } from '../../bot/db/client.js';
+
+export const BACKENDS = ['postgres', 'pglite'] as const;
+export type Backend = (typeof BACKENDS)[number];
+
+/** A fresh, migrated database: its own database on the suite's Postgres, or an in-memory PGlite. */
+export async function openTestDatabase(backend: Backend, adminUrl: string = inject('pgUrl')): Promise<Database & { url?: string }> {
+  if (backend === 'pglite') return openDatabase({ pgliteDir: 'memory://' });
+  const name = `t_${randomBytes(6).toString('hex')}`;
+  const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
+  await admin.unsafe(`create database ${name}`);
+  await admin.end();
+  const url = withDatabase(adminUrl, name);
+  const db = await openDatabase({ url, poolMax: 4 });
+  return {
+    ...db,
+    url,
+    async close() {
+      await db.close();
+      const a = postgres(adminUrl, { max: 1, onnotice: () => {} });
+      await a.unsafe(`drop database if exists ${name} with (force)`);
+      await a.end();
+    },
+  };
+}
+
+export function withDatabase(url: string, name: string): string {
+  const u = new URL(url);
+  u.pathname = `/${name}`;
+  return u.toString();
+}
+
+export function testKeys(): KeyRing {
+  return new KeyRing({ messageKey: KeyRing.generateKey(), hmacKey: KeyRing.generateKey() });
+}
+
+export function testConfig(overrides: Record<string, string> = {}): Config {
+  return loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'silent', DATA_DIR: '/nonexistent', ...overrides });
+}
+
+/** Snowflake-shaped ids for tests. */
+export function snowflake(n: number): string {
+  return (100000000000000000n + BigInt(n)).toString();
+}
