@@ -6,11 +6,15 @@ import type { Database } from './db/client.js';
 import { openDatabase } from './db/client.js';
 import { LoggedDataStore } from './db/logged-data-store.js';
 import type { Logger } from './logger.js';
+import { OllamaClient } from './inference/ollama.js';
 import { ChannelLoggingService } from './services/channel-logging.js';
+import { ChatService } from './services/chat.js';
 import { ConsentService } from './services/consent.js';
 import type { ConsentPolicy } from './services/consent-policy.js';
 import { CONSENT_POLICY } from './services/consent-policy.js';
+import { LoreIndex } from './services/lore.js';
 import { MessageLogService } from './services/message-log.js';
+import { PersonaRegistry } from './services/personas.js';
 import { PrivacyState } from './services/privacy-state.js';
 import { RetentionService } from './services/retention.js';
 import { WriterQueue } from './services/writer-queue.js';
@@ -26,6 +30,10 @@ export interface App {
   channels: ChannelLoggingService;
   messages: MessageLogService;
   retention: RetentionService;
+  personas: PersonaRegistry;
+  lore: LoreIndex;
+  llm: OllamaClient;
+  chat: ChatService;
   /** Drains the writer queue, stops cron jobs, closes the database. */
   close(): Promise<void>;
 }
@@ -36,6 +44,8 @@ export interface CreateAppOptions {
   /** An already-open database (tests); otherwise opened (and migrated) from the config. */
   database?: Database;
   keys?: KeyRing;
+  /** Watch persona-data/ for changes (the running bot does; tests usually don't). */
+  watchPersonas?: boolean;
 }
 
 export async function createApp(config: Config, opts: CreateAppOptions = {}): Promise<App> {
@@ -54,6 +64,24 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
   const channels = new ChannelLoggingService(writer, privacy);
   const messages = new MessageLogService(writer, privacy, keys, config.limits);
   const retention = new RetentionService(writer, config.retention, opts.logger?.child({ part: 'retention' }));
+  const personas = new PersonaRegistry(config.personaDir, opts.logger?.child({ part: 'personas' }));
+  const lore = new LoreIndex(database);
+  personas.onChange(async (cards) => {
+    await lore.sync(cards);
+  });
+  await personas.load();
+  if (opts.watchPersonas) personas.watch();
+  const llm = new OllamaClient(config.ollama.host, { headersTimeoutMs: 60_000, requestTimeoutMs: config.ollama.requestTimeoutMs });
+  const chat = new ChatService({
+    db: database.db,
+    personas,
+    lore,
+    llm,
+    messages,
+    privacy,
+    settings: { baseModel: config.ollama.baseModel, ...config.chat },
+    log: opts.logger?.child({ part: 'chat' }),
+  });
   return {
     config,
     database,
@@ -64,8 +92,13 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
     channels,
     messages,
     retention,
+    personas,
+    lore,
+    llm,
+    chat,
     async close() {
       retention.stop();
+      personas.stop();
       await writer.close();
       if (!opts.database) await database.close();
     },

@@ -73,6 +73,14 @@ const envSchema = z.object({
   MAX_MESSAGE_CHARS: intInRange(1, 100_000, 4000),
   ALLOW_CHAT_LOG_TRAINING: boolFlag(false),
   HEALTH_PORT: intInRange(0, 65535, 0),
+  PERSONA_DIR: z.string().min(1, { message: 'expected a folder path' }).default('./persona-data'),
+  OLLAMA_HOST: z.url({ message: 'expected the model server URL, e.g. http://127.0.0.1:11434' }).default('http://127.0.0.1:11434'),
+  OLLAMA_BASE_MODEL: z.string().regex(/^[\w.\-/:]+$/, { message: 'expected an Ollama model name such as smollm2-135m' }).default('smollm2-135m'),
+  OLLAMA_REQUEST_TIMEOUT_MS: intInRange(1000, 3_600_000, 120_000),
+  CHAT_CONTEXT_TOKENS: intInRange(256, 131_072, 2048),
+  CHAT_MAX_REPLY_TOKENS: intInRange(8, 8192, 256),
+  CHAT_LORE_K: intInRange(0, 20, 3),
+  CHAT_RATE_PER_MINUTE: intInRange(1, 600, 12),
   DISCORD_TOKEN: z.preprocess(emptyAsUndefined, z.string().min(50, { message: 'expected a bot token from the Discord developer portal' }).optional()),
   DISCORD_APPLICATION_ID: z.preprocess(emptyAsUndefined, z.string().regex(/^\d{17,20}$/, { message: 'expected a numeric Discord snowflake id' }).optional()),
   DISCORD_API_URL: z.preprocess(emptyAsUndefined, z.url({ message: 'expected an http(s) URL such as https://discord.com/api' }).optional()),
@@ -92,6 +100,9 @@ export interface Config {
   allowChatLogTraining: boolean;
   /** 0 = no health endpoint. */
   healthPort: number;
+  personaDir: string;
+  ollama: { host: string; baseModel: string; requestTimeoutMs: number };
+  chat: { contextTokens: number; maxReplyTokens: number; loreK: number; ratePerMinute: number };
   discord: { token?: string; applicationId?: string; apiUrl?: string };
 }
 
@@ -136,6 +147,9 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     limits: { maxMessageChars: e.MAX_MESSAGE_CHARS },
     allowChatLogTraining: e.ALLOW_CHAT_LOG_TRAINING,
     healthPort: e.HEALTH_PORT,
+    personaDir: e.PERSONA_DIR,
+    ollama: { host: e.OLLAMA_HOST.replace(/\/$/, ''), baseModel: e.OLLAMA_BASE_MODEL, requestTimeoutMs: e.OLLAMA_REQUEST_TIMEOUT_MS },
+    chat: { contextTokens: e.CHAT_CONTEXT_TOKENS, maxReplyTokens: e.CHAT_MAX_REPLY_TOKENS, loreK: e.CHAT_LORE_K, ratePerMinute: e.CHAT_RATE_PER_MINUTE },
     discord: { token: e.DISCORD_TOKEN, applicationId: e.DISCORD_APPLICATION_ID, apiUrl: e.DISCORD_API_URL },
   };
 }

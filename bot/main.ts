@@ -1,5 +1,6 @@
 import { createApp } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
+import { runConsole } from './console/console.js';
 import { startHealthServer } from './health.js';
 import { createLogger } from './logger.js';
 
@@ -15,8 +16,10 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  const log = createLogger(config.logLevel);
-  const app = await createApp(config, { logger: log });
+  const consoleMode = !config.discord.token;
+  // In console mode the terminal is the user interface: logs go to stderr, warnings and up only.
+  const log = createLogger(consoleMode && config.logLevel === 'info' ? 'warn' : config.logLevel, undefined, consoleMode ? 2 : 1);
+  const app = await createApp(config, { logger: log, watchPersonas: true });
   app.retention.start();
   const health = config.healthPort > 0 ? await startHealthServer(app, config.healthPort) : undefined;
   log.info(
@@ -35,6 +38,13 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGTERM', () => void stop('SIGTERM'));
+
+  if (consoleMode) {
+    await runConsole(app, { input: process.stdin, output: process.stdout, log, userName: process.env.USER });
+    await stop('console closed');
+  } else {
+    log.warn('DISCORD_TOKEN is set, but the Discord adapter is not part of this version yet; running without a transport');
+  }
 }
 
 main().catch((err) => {

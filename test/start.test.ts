@@ -10,8 +10,8 @@ it('starts on embedded PGlite with generated keys and shuts down cleanly', async
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'persona-bot-start-'));
   const port = await freePort();
   const child = spawn(process.execPath, ['--import', 'tsx', 'bot/main.ts'], {
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, DATA_DIR: dataDir, HEALTH_PORT: String(port), LOG_LEVEL: 'info' },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, DATA_DIR: dataDir, HEALTH_PORT: String(port), LOG_LEVEL: 'debug' },
+    stdio: ['pipe', 'pipe', 'pipe'], // stdin stays open: with no Discord token the console reads it
   });
   let output = '';
   child.stdout.on('data', (d) => (output += d));
@@ -28,7 +28,7 @@ it('starts on embedded PGlite with generated keys and shuts down cleanly', async
       }
     }
     expect(health, output).toMatchObject({ status: 'ok', database: 'ok' });
-    expect(output).toContain('persona-bot ready');
+    expect(output).toContain('persona-bot console');
     const secrets = path.join(dataDir, 'secrets.json');
     expect(existsSync(secrets)).toBe(true);
     expect(statSync(secrets).mode & 0o077).toBe(0); // readable by the owner only

@@ -27,6 +27,13 @@ import {
   uuid,
 } from 'drizzle-orm/pg-core';
 
+/** Postgres full-text search vector (lore retrieval). */
+export const tsvector = customType<{ data: string }>({
+  dataType() {
+    return 'tsvector';
+  },
+});
+
 /** Ciphertext from KeyRing.encrypt. */
 export const ciphertext = customType<{ data: Uint8Array; driverData: Uint8Array }>({
   dataType() {
@@ -110,6 +117,23 @@ export const personaVersions = pgTable('persona_versions', {
   metrics: jsonb('metrics').$type<Record<string, unknown>>(),
   createdAt: createdAt(),
 }, (t) => [uniqueIndex('persona_versions_slug_version_idx').on(t.personaSlug, t.version)]);
+
+/**
+ * Chunks of a persona card's lore sections, indexed for full-text retrieval. Rebuilt whenever the
+ * card's hash changes. Card text is operator-written, not user content: stored in plain text.
+ */
+export const loreChunks = pgTable('lore_chunks', {
+  id: serial('id').primaryKey(),
+  personaSlug: text('persona_slug').notNull(),
+  cardHash: text('card_hash').notNull(),
+  section: text('section').notNull(),
+  chunkNo: integer('chunk_no').notNull(),
+  content: text('content').notNull(),
+  tsv: tsvector('tsv').notNull().generatedAlwaysAs(sql`to_tsvector('english', section || ' ' || content)`),
+}, (t) => [
+  index('lore_chunks_persona_idx').on(t.personaSlug),
+  index('lore_chunks_tsv_idx').using('gin', t.tsv),
+]);
 
 /** A persona bound to a channel or thread. Bindings survive restarts. */
 export const conversations = pgTable('conversations', {

@@ -2,6 +2,7 @@ import type { App } from '../../bot/app.js';
 import { createApp } from '../../bot/app.js';
 import type { KeyRing } from '../../bot/crypto/keyring.js';
 import type { ConsentPolicy } from '../../bot/services/consent-policy.js';
+import { inject } from 'vitest';
 import type { Backend } from './db.js';
 import { openTestDatabase, testConfig, testKeys } from './db.js';
 
@@ -18,7 +19,10 @@ export async function createTestApp(
 ): Promise<TestApp> {
   const database = opts.database ?? (await openTestDatabase(backend));
   const keys = opts.keys ?? testKeys();
-  const app = await createApp(testConfig({ WRITER_FLUSH_MS: '5', ...opts.env }), { database, keys, policy: opts.policy });
+  const app = await createApp(
+    testConfig({ WRITER_FLUSH_MS: '5', OLLAMA_HOST: inject('ollamaHost'), OLLAMA_BASE_MODEL: inject('ollamaBaseModel'), ...opts.env }),
+    { database, keys, policy: opts.policy },
+  );
   return {
     app,
     keys,

@@ -1,4 +1,5 @@
 import type { TestProject } from 'vitest/node';
+import { ensureOllama } from './ollama.js';
 import type { PostgresCluster } from './pg-cluster.js';
 import { startPostgresCluster } from './pg-cluster.js';
 
@@ -6,6 +7,9 @@ declare module 'vitest' {
   export interface ProvidedContext {
     /** Admin URL of the Postgres server the suite runs on (tests create their own databases). */
     pgUrl: string;
+    /** The real model server (Ollama) and its base model, provisioned by `npm run setup`. */
+    ollamaHost: string;
+    ollamaBaseModel: string;
   }
 }
 
@@ -21,6 +25,9 @@ export async function setup(project: TestProject): Promise<void> {
     console.log(`[test setup] started a temporary PostgreSQL on 127.0.0.1:${cluster.port} in ${Date.now() - started} ms`);
   }
   project.provide('pgUrl', url);
+  const ollama = ensureOllama();
+  project.provide('ollamaHost', ollama.host);
+  project.provide('ollamaBaseModel', ollama.baseModel);
 }
 
 export async function teardown(): Promise<void> {

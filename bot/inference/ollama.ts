@@ -1,0 +1,147 @@
+import type { Message } from 'ollama';
+import { Ollama } from 'ollama';
+import { UserFacingError } from '../services/errors.js';
+
+/** The model server is down or unreachable: shown to the user, retried on the next message. */
+export class InferenceUnavailableError extends UserFacingError {
+  override name = 'InferenceUnavailableError';
+}
+
+/** The persona's model does not exist in the model server. */
+export class ModelMissingError extends UserFacingError {
+  override name = 'ModelMissingError';
+}
+
+export interface ChatStats {
+  model: string;
+  promptTokens: number;
+  completionTokens: number;
+  /** Time the model server reports spent loading the model (a persona switch reloads). */
+  loadMs: number;
+  /** Milliseconds from request to first token, and to the end. */
+  ttftMs: number;
+  totalMs: number;
+}
+
+export interface ChatRequest {
+  model: string;
+  messages: Message[];
+  temperature?: number;
+  maxTokens?: number;
+  numCtx?: number;
+  seed?: number;
+  /** Called with each new piece of text as it streams. */
+  onDelta?: (delta: string) => void;
+  signal?: AbortSignal;
+}
+
+/**
+ * A thin wrapper over the `ollama` client: streaming chat with timeouts, and errors turned into
+ * messages a user can act on. Nothing here retries: the next message simply tries again, so chat
+ * works again as soon as the server is back.
+ */
+export class OllamaClient {
+  private readonly client: Ollama;
+
+  constructor(
+    public readonly host: string,
+    private readonly opts: { headersTimeoutMs: number; requestTimeoutMs: number } = { headersTimeoutMs: 60_000, requestTimeoutMs: 120_000 },
+  ) {
+    this.client = new Ollama({ host, fetch: this.fetchWithTimeout });
+  }
+
+  /**
+   * A server that is down refuses the connection at once (the user hears about it within
+   * milliseconds); one that accepts but never answers is given up on after headersTimeoutMs
+   * (loading a large model can legitimately take a while). The timeout covers only the wait
+   * for the response headers, never the streamed body.
+   */
+  private readonly fetchWithTimeout = async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(new DOMException('no answer from the model server', 'TimeoutError')), this.opts.headersTimeoutMs);
+    const signal = init?.signal ? AbortSignal.any([controller.signal, init.signal]) : controller.signal;
+    try {
+      return await fetch(input, { ...init, signal });
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+
+  async chat(req: ChatRequest): Promise<{ text: string; stats: ChatStats }> {
+    const started = performance.now();
+    let stream;
+    try {
+      stream = await this.client.chat({
+        model: req.model,
+        messages: req.messages,
+        stream: true,
+        keep_alive: '30m',
+        options: {
+          ...(req.temperature !== undefined ? { temperature: req.temperature } : {}),
+          ...(req.maxTokens !== undefined ? { num_predict: req.maxTokens } : {}),
+          ...(req.numCtx !== undefined ? { num_ctx: req.numCtx } : {}),
+          ...(req.seed !== undefined ? { seed: req.seed } : {}),
+        },
+      });
+    } catch (err) {
+      throw this.explain(err, req.model);
+    }
+    const abort = () => stream.abort();
+    req.signal?.addEventListener('abort', abort, { once: true });
+    const overall = setTimeout(abort, this.opts.requestTimeoutMs);
+    let text = '';
+    let ttftMs = 0;
+    let last: { prompt_eval_count?: number; eval_count?: number; load_duration?: number } = {};
+    try {
+      for await (const part of stream) {
+        const delta = part.message?.content ?? '';
+        if (delta) {
+          if (!ttftMs) ttftMs = performance.now() - started;
+          text += delta;
+          req.onDelta?.(delta);
+        }
+        if (part.done) last = part;
+      }
+    } catch (err) {
+      if ((err as Error).name === 'AbortError') {
+        throw new InferenceUnavailableError(`The model took longer than ${Math.round(this.opts.requestTimeoutMs / 1000)} s to answer, so the reply was stopped. Try again in a moment.`);
+      }
+      throw this.explain(err, req.model);
+    } finally {
+      clearTimeout(overall);
+      req.signal?.removeEventListener('abort', abort);
+    }
+    return {
+      text,
+      stats: {
+        model: req.model,
+        promptTokens: last.prompt_eval_count ?? 0,
+        completionTokens: last.eval_count ?? 0,
+        loadMs: (last.load_duration ?? 0) / 1e6,
+        ttftMs: ttftMs || performance.now() - started,
+        totalMs: performance.now() - started,
+      },
+    };
+  }
+
+  async hasModel(model: string): Promise<boolean> {
+    try {
+      const { models } = await this.client.list();
+      return models.some((m) => m.name === model || m.name === `${model}:latest` || m.model === model);
+    } catch (err) {
+      throw this.explain(err, model);
+    }
+  }
+
+  private explain(err: unknown, model: string): Error {
+    const e = err as { name?: string; message?: string; status_code?: number; cause?: { code?: string } };
+    const msg = e?.message ?? String(err);
+    if (e?.status_code === 404 || /not found/i.test(msg)) {
+      return new ModelMissingError(`The model "${model}" is not installed in the model server. An admin can run \`npm run setup\` (base model) or retrain the persona.`);
+    }
+    if (e?.name === 'TimeoutError' || e?.name === 'AbortError' || e?.cause?.code === 'ECONNREFUSED' || /fetch failed|ECONNREFUSED|timeout/i.test(msg)) {
+      return new InferenceUnavailableError(`The model server at ${this.host} is not answering right now, so I can't reply. Try again in a minute (admins: is Ollama running? \`npm run setup\` starts it).`);
+    }
+    return err instanceof Error ? err : new Error(msg);
+  }
+}

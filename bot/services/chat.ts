@@ -1,0 +1,307 @@
+import { and, eq } from 'drizzle-orm';
+import type { Logger } from 'pino';
+import type { PersonaCard, Turn } from '../../persona-data/card.js';
+import type { Db } from '../db/client.js';
+import { conversations, personas, personaVersions } from '../db/schema.js';
+import type { ChatStats, OllamaClient } from '../inference/ollama.js';
+import { UserFacingError } from './errors.js';
+import { assertOptionalSnowflake, assertSnowflake } from './ids.js';
+import type { LoreIndex } from './lore.js';
+import type { MessageLogService } from './message-log.js';
+import type { PersonaRegistry } from './personas.js';
+import type { PrivacyState } from './privacy-state.js';
+import { buildPrompt } from './prompt.js';
+
+export interface ChatSettings {
+  baseModel: string;
+  contextTokens: number;
+  maxReplyTokens: number;
+  loreK: number;
+  ratePerMinute: number;
+  /** Turns kept in memory per conversation (user + persona). */
+  historyTurns?: number;
+  /** Turns that may wait behind the one being answered, per conversation. */
+  maxQueuedTurns?: number;
+}
+
+export interface Conversation {
+  id: string;
+  guildId: string | null;
+  channelId: string;
+  personaSlug: string;
+}
+
+/** Where a persona's reply goes: a webhook message in Discord, stdout in the console. */
+export interface PersonaVoice {
+  /**
+   * Streams one persona message: `produce` pushes text as it is generated and resolves with the
+   * final text. Resolves with the id of the message the reply became (needed for reactions).
+   */
+  speak(persona: PersonaCard, produce: (push: (delta: string) => void) => Promise<string>): Promise<{ messageId: string }>;
+}
+
+/** Time spent, per turn, by the bot itself vs waiting on the model server. */
+export interface TurnSpans {
+  retrievalMs: number;
+  assembleMs: number;
+  recordMs: number;
+  modelMs: number;
+  totalMs: number;
+  /** Everything except waiting on the model: the bot's own cost. */
+  overheadMs: number;
+}
+
+export interface TurnResult {
+  text: string;
+  messageId: string;
+  model: string;
+  personaVersionId: number | null;
+  stats: ChatStats;
+  spans: TurnSpans;
+  prompt: { messages: { role: string; content: string }[]; historyUsed: number; historyDropped: number };
+}
+
+interface ConversationState {
+  history: Turn[];
+  queue: Promise<unknown>;
+  waiting: number;
+}
+
+/**
+ * Persona conversations: a conversation per (channel or thread, persona), bound in the database
+ * so bindings survive restarts. History lives in memory only (bounded): a user who has not
+ * consented leaves nothing behind but reply metadata. One turn at a time per conversation.
+ */
+export class ChatService {
+  private readonly state = new Map<string, ConversationState>();
+  private readonly rate = new Map<string, number[]>();
+  private readonly activeModel = new Map<string, { model: string; versionId: number | null }>();
+
+  constructor(
+    private readonly deps: {
+      db: Db;
+      personas: PersonaRegistry;
+      lore: LoreIndex;
+      llm: OllamaClient;
+      messages: MessageLogService;
+      privacy: PrivacyState;
+      settings: ChatSettings;
+      log?: Logger;
+    },
+  ) {}
+
+  /** Binds a persona to a channel or thread (ending any other conversation there). */
+  async open(input: { guildId: string | null; channelId: string; persona: PersonaCard; channelIsNsfw: boolean }): Promise<Conversation> {
+    assertOptionalSnowflake('guild', input.guildId);
+    assertSnowflake('channel', input.channelId);
+    if (input.persona.nsfw && !input.channelIsNsfw) {
+      throw new UserFacingError(`${input.persona.name} is an age-restricted persona and only chats in age-restricted (NSFW) channels.`);
+    }
+    const row = await this.deps.db.transaction(async (tx) => {
+      await tx
+        .update(conversations)
+        .set({ status: 'ended', endedAt: new Date() })
+        .where(and(eq(conversations.channelId, input.channelId), eq(conversations.status, 'active')));
+      const [created] = await tx
+        .insert(conversations)
+        .values({ guildId: input.guildId, channelId: input.channelId, personaSlug: input.persona.slug })
+        .returning();
+      return created!;
+    });
+    this.state.delete(row.id);
+    return { id: row.id, guildId: row.guildId, channelId: row.channelId, personaSlug: row.personaSlug };
+  }
+
+  /** The persona bound to a channel or thread, if any (read from the database: survives restarts). */
+  async active(channelId: string): Promise<Conversation | undefined> {
+    const [row] = await this.deps.db
+      .select()
+      .from(conversations)
+      .where(and(eq(conversations.channelId, channelId), eq(conversations.status, 'active')))
+      .limit(1);
+    return row ? { id: row.id, guildId: row.guildId, channelId: row.channelId, personaSlug: row.personaSlug } : undefined;
+  }
+
+  async end(channelId: string): Promise<Conversation | undefined> {
+    const conv = await this.active(channelId);
+    if (!conv) return undefined;
+    await this.deps.db.update(conversations).set({ status: 'ended', endedAt: new Date() }).where(eq(conversations.id, conv.id));
+    this.state.delete(conv.id); // the in-memory history goes with it
+    return conv;
+  }
+
+  /** The greeting (from the card) as the persona's first message. */
+  async greet(conv: Conversation, voice: PersonaVoice, userName: string): Promise<{ messageId: string; text: string }> {
+    const card = this.deps.personas.get(conv.personaSlug);
+    const text = card.greeting.replace(/\{\{user\}\}/gi, userName).replace(/\{\{char\}\}/gi, card.name);
+    const { messageId } = await voice.speak(card, async (push) => {
+      push(text);
+      return text;
+    });
+    this.history(conv.id).history.push({ role: 'assistant', content: text });
+    return { messageId, text };
+  }
+
+  /**
+   * Answers a user's message in a conversation. Serialized per conversation; rate-limited per
+   * user. The user's own message is logged by the transport (MessageLogService.onCreate); here
+   * the reply is recorded: with text only when the user may be logged in this channel.
+   */
+  async respond(input: {
+    conversation: Conversation;
+    user: { id: string; name: string };
+    text: string;
+    /** The user's message id and where it was, for recording. */
+    messageId?: string | null;
+    parentChannelId?: string | null;
+    voice: PersonaVoice;
+  }): Promise<TurnResult> {
+    assertSnowflake('user', input.user.id);
+    this.checkRate(input.user.id);
+    const st = this.history(input.conversation.id);
+    if (st.waiting >= (this.deps.settings.maxQueuedTurns ?? 3)) {
+      throw new UserFacingError('I am still answering earlier messages in this conversation; send this one again in a moment.');
+    }
+    st.waiting++;
+    const run = st.queue.then(() => this.turn(input, st));
+    st.queue = run.catch(() => {});
+    try {
+      return await run;
+    } finally {
+      st.waiting--;
+    }
+  }
+
+  private async turn(
+    input: Parameters<ChatService['respond']>[0],
+    st: ConversationState,
+  ): Promise<TurnResult> {
+    const t0 = performance.now();
+    const conv = input.conversation;
+    const card = this.deps.personas.get(conv.personaSlug);
+    const text = input.text.trim();
+    if (!text) throw new UserFacingError('Say something and I will answer.');
+
+    const r0 = performance.now();
+    const lore = await this.deps.lore.search(card.slug, text, this.deps.settings.loreK);
+    const retrievalMs = performance.now() - r0;
+
+    const a0 = performance.now();
+    const { model, versionId } = await this.modelFor(card);
+    const prompt = buildPrompt({
+      card,
+      lore,
+      history: st.history,
+      userName: input.user.name,
+      userMessage: text,
+      budget: { contextTokens: this.deps.settings.contextTokens, replyTokens: this.deps.settings.maxReplyTokens },
+    });
+    const assembleMs = performance.now() - a0;
+
+    let stats: ChatStats | undefined;
+    let replyText = '';
+    let modelMs = 0;
+    const { messageId } = await input.voice.speak(card, async (push) => {
+      const m0 = performance.now();
+      try {
+        const out = await this.deps.llm.chat({
+          model,
+          messages: prompt.messages,
+          temperature: card.model.temperature,
+          maxTokens: this.deps.settings.maxReplyTokens,
+          numCtx: this.deps.settings.contextTokens,
+          onDelta: push,
+        });
+        stats = out.stats;
+        replyText = out.text.trim() || '…';
+        return replyText;
+      } finally {
+        modelMs = performance.now() - m0;
+      }
+    });
+
+    const rec0 = performance.now();
+    st.history.push({ role: 'user', content: text }, { role: 'assistant', content: replyText });
+    const max = this.deps.settings.historyTurns ?? 40;
+    if (st.history.length > max) st.history.splice(0, st.history.length - max);
+    const keepText =
+      !!conv.guildId &&
+      this.deps.privacy.hasConsent(conv.guildId, input.user.id) &&
+      this.deps.privacy.isLoggingOn(conv.channelId, input.parentChannelId ?? null);
+    await this.deps.messages.onPersonaReply({
+      messageId,
+      conversationId: conv.id,
+      guildId: conv.guildId,
+      channelId: conv.channelId,
+      personaSlug: card.slug,
+      personaVersionId: versionId,
+      model,
+      inReplyToId: keepText ? (input.messageId ?? null) : null,
+      promptTokens: stats?.promptTokens ?? null,
+      completionTokens: stats?.completionTokens ?? null,
+      ttftMs: stats?.ttftMs ?? null,
+      totalMs: stats?.totalMs ?? null,
+      createdAt: new Date(),
+      userId: input.user.id,
+      content: replyText,
+      keepText,
+    });
+    const recordMs = performance.now() - rec0;
+    const totalMs = performance.now() - t0;
+    return {
+      text: replyText,
+      messageId,
+      model,
+      personaVersionId: versionId,
+      stats: stats!,
+      spans: { retrievalMs, assembleMs, recordMs, modelMs, totalMs, overheadMs: totalMs - modelMs },
+      prompt: { messages: prompt.messages, historyUsed: prompt.historyUsed, historyDropped: prompt.historyDropped },
+    };
+  }
+
+  /** The persona's active adapter model when it has one, else the base model (prompt only). */
+  private async modelFor(card: PersonaCard): Promise<{ model: string; versionId: number | null }> {
+    const cached = this.activeModel.get(card.slug);
+    if (cached) return cached;
+    const [row] = await this.deps.db
+      .select({ model: personaVersions.ollamaModel, versionId: personaVersions.id })
+      .from(personas)
+      .innerJoin(personaVersions, eq(personas.activeVersionId, personaVersions.id))
+      .where(eq(personas.slug, card.slug))
+      .limit(1);
+    const resolved = row ? { model: row.model, versionId: row.versionId } : { model: card.model.base ?? this.deps.settings.baseModel, versionId: null };
+    this.activeModel.set(card.slug, resolved);
+    return resolved;
+  }
+
+  /** Forget the cached active model of a persona (after a new version or a rollback). */
+  invalidateModel(slug: string): void {
+    this.activeModel.delete(slug);
+  }
+
+  /** In-memory history of a conversation (a copy), for tests and diagnostics. */
+  historyOf(conversationId: string): Turn[] {
+    return [...(this.state.get(conversationId)?.history ?? [])];
+  }
+
+  private history(conversationId: string): ConversationState {
+    let st = this.state.get(conversationId);
+    if (!st) {
+      st = { history: [], queue: Promise.resolve(), waiting: 0 };
+      this.state.set(conversationId, st);
+    }
+    return st;
+  }
+
+  private checkRate(userId: string): void {
+    const now = Date.now();
+    const recent = (this.rate.get(userId) ?? []).filter((t) => now - t < 60_000);
+    if (recent.length >= this.deps.settings.ratePerMinute) {
+      const wait = Math.ceil((60_000 - (now - recent[0]!)) / 1000);
+      this.rate.set(userId, recent);
+      throw new UserFacingError(`You're sending messages faster than I can answer. Try again in ${wait} s.`);
+    }
+    recent.push(now);
+    this.rate.set(userId, recent);
+  }
+}

@@ -1,0 +1,37 @@
+import { PermissionFlagsBits, SlashCommandBuilder } from 'discord.js';
+import { UserFacingError } from '../bot/services/errors.js';
+import type { Command } from './types.js';
+
+export const loggingCommand = {
+  data: new SlashCommandBuilder()
+    .setName('logging')
+    .setDescription('Turn message logging on or off for this channel (threads follow their channel)')
+    .setDefaultMemberPermissions(PermissionFlagsBits.ManageGuild)
+    .addSubcommand((s) => s.setName('on').setDescription('Log consented members’ messages in this channel'))
+    .addSubcommand((s) => s.setName('off').setDescription('Stop logging in this channel'))
+    .addSubcommand((s) => s.setName('status').setDescription('Is logging on in this channel?')),
+  manageGuild: true,
+  async execute(ctx, app) {
+    if (!ctx.guildId) throw new UserFacingError('Logging is set per server channel: use this command in a server.');
+    // A thread follows its parent channel; the switch lives on the parent.
+    const channelId = ctx.channel.isThread && ctx.channel.parentId ? ctx.channel.parentId : ctx.channel.id;
+    const where = ctx.channel.isThread ? 'this thread’s channel' : 'this channel';
+    switch (ctx.subcommand) {
+      case 'on':
+      case 'off': {
+        const on = ctx.subcommand === 'on';
+        const { changed } = await app.channels.set(ctx.guildId, channelId, on);
+        await ctx.reply({
+          ephemeral: true,
+          content: `${changed ? 'Logging is now' : 'Logging was already'} **${on ? 'on' : 'off'}** in ${where}.${on ? ' Only members who opted in with `/consent opt-in` are logged.' : ''}`,
+        });
+        return;
+      }
+      case 'status':
+        await ctx.reply({ ephemeral: true, content: `Logging is **${app.channels.isOn(channelId) ? 'on' : 'off'}** in ${where}.` });
+        return;
+      default:
+        throw new UserFacingError(`Unknown subcommand: ${ctx.subcommand ?? '(none)'}`);
+    }
+  },
+} satisfies Command;

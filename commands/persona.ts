@@ -1,0 +1,128 @@
+import { desc, eq } from 'drizzle-orm';
+import { SlashCommandBuilder } from 'discord.js';
+import { personas, personaVersions } from '../bot/db/schema.js';
+import { UserFacingError } from '../bot/services/errors.js';
+import type { Command } from './types.js';
+import { optionString } from './types.js';
+
+const NOT_YET = 'This part of the bot is not available yet.';
+
+export const personaCommand = {
+  data: new SlashCommandBuilder()
+    .setName('persona')
+    .setDescription('Chat with the server’s characters')
+    .addSubcommand((s) => s.setName('list').setDescription('Personas and their active version'))
+    .addSubcommand((s) =>
+      s
+        .setName('info')
+        .setDescription('A persona’s card, model and versions')
+        .addStringOption((o) => o.setName('name').setDescription('Persona').setRequired(true).setAutocomplete(true).setMaxLength(100)),
+    )
+    .addSubcommand((s) =>
+      s
+        .setName('chat')
+        .setDescription('Start a conversation with a persona in a thread')
+        .addStringOption((o) => o.setName('name').setDescription('Persona').setRequired(true).setAutocomplete(true).setMaxLength(100))
+        .addStringOption((o) => o.setName('message').setDescription('Your first message (otherwise the persona greets you)').setMaxLength(2000)),
+    )
+    .addSubcommand((s) => s.setName('end').setDescription('End the conversation in this thread'))
+    .addSubcommand((s) =>
+      s
+        .setName('scorecard')
+        .setDescription('Reaction scores per persona version')
+        .addStringOption((o) => o.setName('name').setDescription('Persona').setRequired(true).setAutocomplete(true).setMaxLength(100)),
+    )
+    .addSubcommand((s) =>
+      s
+        .setName('dataset')
+        .setDescription('Build the persona’s training dataset now and show its statistics (Manage Server)')
+        .addStringOption((o) => o.setName('name').setDescription('Persona').setRequired(true).setAutocomplete(true).setMaxLength(100)),
+    )
+    .addSubcommand((s) =>
+      s
+        .setName('rollback')
+        .setDescription('Make an earlier version of a persona active (Manage Server)')
+        .addStringOption((o) => o.setName('name').setDescription('Persona').setRequired(true).setAutocomplete(true).setMaxLength(100))
+        .addIntegerOption((o) => o.setName('version').setDescription('Version number').setRequired(true).setMinValue(1)),
+    ),
+  manageGuild: ['dataset', 'rollback'],
+  async execute(ctx, app) {
+    switch (ctx.subcommand) {
+      case 'list': {
+        const cards = app.personas.list();
+        if (cards.length === 0) {
+          await ctx.reply('No personas yet: add a character card to persona-data/.');
+          return;
+        }
+        const active = await activeVersions(app);
+        await ctx.reply(cards.map((c) => `**${c.name}**${c.nsfw ? ' (age-restricted)' : ''}: ${active.get(c.slug) ?? 'base model, prompt only'}`).join('\n'));
+        return;
+      }
+      case 'info': {
+        const card = app.personas.get(optionString(ctx, 'name'));
+        const versions = await app.database.db
+          .select()
+          .from(personaVersions)
+          .where(eq(personaVersions.personaSlug, card.slug))
+          .orderBy(desc(personaVersions.version));
+        const [row] = await app.database.db.select().from(personas).where(eq(personas.slug, card.slug));
+        const lines = [
+          `**${card.name}**${card.tags.length ? ` (${card.tags.join(', ')})` : ''}`,
+          card.personality.split('\n').join(' ').slice(0, 300),
+          `Greeting: “${card.greeting}”`,
+          `Lore sections: ${card.lore.map((s) => s.title).join(', ') || 'none'}; example dialogues: ${card.examples.length}; eval prompts: ${card.evalPrompts.length}`,
+          `Model: ${versions.find((v) => v.id === row?.activeVersionId)?.ollamaModel ?? `${card.model.base ?? app.config.ollama.baseModel} (base model, prompt only)`}`,
+          versions.length
+            ? `Versions:\n${versions.map((v) => `- v${v.version}${v.id === row?.activeVersionId ? ' (active)' : ''}: ${v.ollamaModel}, ${v.createdAt.toISOString().slice(0, 10)}`).join('\n')}`
+            : 'Versions: none trained yet.',
+        ];
+        await ctx.reply(lines.join('\n'));
+        return;
+      }
+      case 'chat': {
+        const card = app.personas.get(optionString(ctx, 'name'));
+        const first = optionString(ctx, 'message')?.trim();
+        if (card.nsfw && !ctx.channel.nsfw) {
+          throw new UserFacingError(`${card.name} is an age-restricted persona and only chats in age-restricted (NSFW) channels.`);
+        }
+        await ctx.defer();
+        const place = ctx.channel.isThread ? { channelId: ctx.channel.id, parentId: ctx.channel.parentId } : await ctx.openThread(`${card.name} and ${ctx.user.name}`.slice(0, 100));
+        const conversation = await app.chat.open({ guildId: ctx.guildId, channelId: place.channelId, persona: card, channelIsNsfw: ctx.channel.nsfw });
+        await ctx.reply(`${card.name} is here${place.channelId !== ctx.channel.id ? ' in a new thread' : ''}. Every message there gets an answer; \`/persona end\` closes it.`);
+        const voice = ctx.voice(place);
+        if (first) {
+          await app.chat.respond({ conversation, user: { id: ctx.user.id, name: ctx.user.name }, text: first, voice, parentChannelId: place.parentId });
+        } else {
+          await app.chat.greet(conversation, voice, ctx.user.name);
+        }
+        return;
+      }
+      case 'end': {
+        const ended = await app.chat.end(ctx.channel.id);
+        if (!ended) throw new UserFacingError('There is no persona conversation here.');
+        await ctx.reply(`The conversation with ${app.personas.find(ended.personaSlug)?.name ?? ended.personaSlug} has ended.`);
+        return;
+      }
+      case 'scorecard':
+      case 'dataset':
+      case 'rollback':
+        app.personas.get(optionString(ctx, 'name'));
+        await ctx.reply({ ephemeral: true, content: NOT_YET });
+        return;
+      default:
+        throw new UserFacingError(`Unknown subcommand: ${ctx.subcommand ?? '(none)'}`);
+    }
+  },
+  autocomplete(focused, app) {
+    return app.personas.autocomplete(focused.value);
+  },
+} satisfies Command;
+
+async function activeVersions(app: Parameters<Command['execute']>[1]): Promise<Map<string, string>> {
+  const rows = await app.database.db
+    .select({ slug: personas.slug, version: personaVersions.version, model: personaVersions.ollamaModel })
+    .from(personas)
+    .innerJoin(personaVersions, eq(personas.activeVersionId, personaVersions.id));
+  return new Map(rows.map((r) => [r.slug, `v${r.version} (${r.model})`]));
+}
+

@@ -1,0 +1,57 @@
+import type { RESTPostAPIChatInputApplicationCommandsJSONBody } from 'discord.js';
+import type { App } from '../bot/app.js';
+import type { PersonaVoice } from '../bot/services/chat.js';
+
+/**
+ * The transport-agnostic command interface. The discord.js adapter and the local console both
+ * build a CommandContext; commands never import a transport. Modelled on the discord.js
+ * template: one file per command exporting `data` (a builder) and `execute`, `satisfies Command`.
+ */
+
+export interface ReplyFile {
+  name: string;
+  data: Buffer;
+  description?: string;
+}
+
+export interface Reply {
+  content: string;
+  /** Only the invoking user sees it (Discord); the console shows everything. */
+  ephemeral?: boolean;
+  files?: ReplyFile[];
+}
+
+export type OptionValue = string | number | boolean;
+
+export interface CommandContext {
+  transport: 'discord' | 'console';
+  user: { id: string; name: string; canManageGuild: boolean };
+  guildId: string | null;
+  channel: { id: string; parentId: string | null; nsfw: boolean; isThread: boolean; isDM: boolean };
+  subcommand: string | null;
+  /** Option values, already converted to the builder's types by the transport. */
+  options: Readonly<Record<string, OptionValue | undefined>>;
+  reply(reply: Reply | string): Promise<void>;
+  /** Acknowledge now, answer later (Discord's 3-second rule). */
+  defer(opts?: { ephemeral?: boolean }): Promise<void>;
+  /** Asks the user to confirm (a button in Discord, "yes" in the console). */
+  confirm(prompt: string, confirmLabel: string): Promise<boolean>;
+  /** Creates a thread for a persona conversation, or returns the thread the command was used in. */
+  openThread(name: string): Promise<{ channelId: string; parentId: string | null }>;
+  /** How personas speak in a channel of this transport. */
+  voice(target: { channelId: string; parentId: string | null }): PersonaVoice;
+}
+
+export interface Command {
+  /** The slash command builder (registration and the console's parser both read it). */
+  data: { name: string; toJSON(): RESTPostAPIChatInputApplicationCommandsJSONBody };
+  /** Subcommands that need Manage Server (checked at run time too, not only by Discord). `true` = all. */
+  manageGuild?: true | readonly string[];
+  execute(ctx: CommandContext, app: App): Promise<void>;
+  autocomplete?(focused: { name: string; value: string }, app: App): { name: string; value: string }[];
+}
+
+export function optionString(ctx: CommandContext, name: string): string | undefined {
+  const v = ctx.options[name];
+  return v === undefined ? undefined : String(v);
+}

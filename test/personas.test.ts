@@ -1,0 +1,54 @@
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { PersonaRegistry } from '../bot/services/personas.js';
+
+describe('persona registry', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'persona-registry-'));
+    cpSync('persona-data/glordon.md', path.join(dir, 'glordon.md'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('reports a malformed card with its file and line, and still loads the others', async () => {
+    writeFileSync(path.join(dir, 'broken.md'), '---\nname: Broken\ngreeting: hi\nnsfw: maybe\n---\n## Personality\nx\n');
+    writeFileSync(path.join(dir, 'Bad Name.md'), '---\nname: X\ngreeting: hi\n---\n## Personality\nx\n');
+    const registry = new PersonaRegistry(dir);
+    const { loaded, errors } = await registry.load();
+    expect(loaded).toBe(1);
+    expect(registry.list().map((c) => c.name)).toEqual(['Glordon']);
+    const messages = errors.map((e) => e.message);
+    expect(messages).toContainEqual(expect.stringMatching(/broken\.md:4: nsfw: expected true or false/));
+    expect(messages).toContainEqual(expect.stringMatching(/Bad Name\.md: file name must be <slug>\.md/));
+  });
+
+  it('re-reads cards when their files change', async () => {
+    const registry = new PersonaRegistry(dir);
+    await registry.load();
+    registry.watch();
+    try {
+      writeFileSync(path.join(dir, 'pebble.md'), '---\nname: Pebble\ngreeting: "..."\n---\n## Personality\nA quiet stone.\n');
+      const deadline = Date.now() + 5000;
+      while (!registry.find('Pebble') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      expect(registry.get('pebble').personality).toBe('A quiet stone.');
+    } finally {
+      registry.stop();
+    }
+  });
+
+  it('looks personas up only among loaded cards: names never become paths', async () => {
+    const registry = new PersonaRegistry(dir);
+    await registry.load();
+    expect(registry.get('GLORDON').slug).toBe('glordon');
+    for (const evil of ['../glordon', '../../etc/passwd', '/etc/passwd', 'glordon.md', 'glordon/../glordon']) {
+      expect(() => registry.get(evil)).toThrow(/There is no persona called/);
+    }
+    expect(registry.autocomplete('gl')).toEqual([{ name: 'Glordon', value: 'Glordon' }]);
+  });
+
+  it('fails clearly when the folder is missing', async () => {
+    await expect(new PersonaRegistry(path.join(dir, 'nope')).load()).rejects.toThrow(/cannot read the persona folder/);
+  });
+});
