@@ -1,5 +1,6 @@
 import type { Benchmark } from './harness.js';
+import { chatBenchmark } from './chat.js';
 import { ingestBenchmark } from './ingest.js';
 
 /** Every benchmark: `npm run bench` runs them all, the test suite runs each at its smoke size. */
-export const BENCHMARKS: Benchmark[] = [ingestBenchmark];
+export const BENCHMARKS: Benchmark[] = [ingestBenchmark, chatBenchmark];

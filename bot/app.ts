@@ -17,6 +17,7 @@ import { MessageLogService } from './services/message-log.js';
 import { PersonaRegistry } from './services/personas.js';
 import { PrivacyState } from './services/privacy-state.js';
 import { RetentionService } from './services/retention.js';
+import { ScorecardService } from './services/scorecard.js';
 import { WriterQueue } from './services/writer-queue.js';
 
 /** Everything the transports (Discord, console) call into. Dependencies point one way: services → db. */
@@ -34,6 +35,7 @@ export interface App {
   lore: LoreIndex;
   llm: OllamaClient;
   chat: ChatService;
+  scorecards: ScorecardService;
   /** Drains the writer queue, stops cron jobs, closes the database. */
   close(): Promise<void>;
 }
@@ -96,6 +98,7 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
     lore,
     llm,
     chat,
+    scorecards: new ScorecardService(database),
     async close() {
       retention.stop();
       personas.stop();

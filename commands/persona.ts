@@ -2,6 +2,7 @@ import { desc, eq } from 'drizzle-orm';
 import { SlashCommandBuilder } from 'discord.js';
 import { personas, personaVersions } from '../bot/db/schema.js';
 import { UserFacingError } from '../bot/services/errors.js';
+import { renderScorecardPng } from '../bot/services/scorecard.js';
 import type { Command } from './types.js';
 import { optionString } from './types.js';
 
@@ -103,7 +104,24 @@ export const personaCommand = {
         await ctx.reply(`The conversation with ${app.personas.find(ended.personaSlug)?.name ?? ended.personaSlug} has ended.`);
         return;
       }
-      case 'scorecard':
+      case 'scorecard': {
+        const card = app.personas.get(optionString(ctx, 'name'));
+        await app.writer.drainPoint(); // count reactions already accepted
+        const scores = await app.scorecards.scores(card.slug);
+        if (scores.length === 0) {
+          await ctx.reply(`${card.name} has no replies yet, so there is nothing to score.`);
+          return;
+        }
+        const pct = (x: number) => (Number.isNaN(x) ? '–' : `${Math.round(x * 100)}%`);
+        const lines = scores.map(
+          (s) => `**${s.label}**: ${s.replies} replies, ${s.up + s.down} votes, 👍 ${pct(s.upRate)} (95% CI ${pct(s.upLow)}–${pct(s.upHigh)}), 👎 ${pct(s.downRate)}`,
+        );
+        await ctx.reply({
+          content: [`Scorecard for ${card.name} (reactions on its replies):`, ...lines].join('\n'),
+          files: [{ name: `${card.slug}-scorecard.png`, data: renderScorecardPng(card.name, scores), description: `${card.name} scorecard` }],
+        });
+        return;
+      }
       case 'dataset':
       case 'rollback':
         app.personas.get(optionString(ctx, 'name'));

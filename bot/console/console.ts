@@ -1,3 +1,5 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import readline from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import { COMMANDS } from '../../commands/index.js';
@@ -63,7 +65,14 @@ export async function runConsole(app: App, io: { input: Readable; output: Writab
     async reply(r: Reply | string) {
       const reply = typeof r === 'string' ? { content: r } : r;
       out(`${reply.content.replace(/\*\*/g, '')}\n`);
-      for (const f of reply.files ?? []) out(`(attachment: ${f.name}, ${f.data.length} bytes)\n`);
+      for (const f of reply.files ?? []) {
+        // The terminal cannot show images: attachments are saved where the user can open them.
+        const dir = path.join(app.config.dataDir, 'attachments');
+        await mkdir(dir, { recursive: true });
+        const file = path.join(dir, path.basename(f.name));
+        await writeFile(file, f.data);
+        out(`(attachment saved: ${file})\n`);
+      }
     },
     async defer() {},
     async confirm(question, label) {

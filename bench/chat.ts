@@ -1,0 +1,114 @@
+import { sql } from 'drizzle-orm';
+import postgres from 'postgres';
+import { createApp } from '../bot/app.js';
+import { openDatabase } from '../bot/db/client.js';
+import { snowflake, testConfig, testKeys, withDatabase } from '../test/support/db.js';
+import { ensureOllama } from '../test/support/ollama.js';
+import { startPostgresCluster } from '../test/support/pg-cluster.js';
+import { recordingVoice } from '../test/support/voice.js';
+import type { Benchmark } from './harness.js';
+import { percentile } from './harness.js';
+
+const WORDS = 'moon jelly starlight radish garden shed observatory ship seed pod cabbage rose scarf village cat agent planet bubble house lantern river mill orchard'.split(' ');
+
+/** Synthetic lore of a given size: chunks of 20-40 words drawn from a small vocabulary, so queries match many. */
+function syntheticLore(n: number, seed: number): { section: string; content: string }[] {
+  let s = seed;
+  const rnd = () => ((s = (s * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+  return Array.from({ length: n }, (_, i) => ({
+    section: `Lore ${i % 50}`,
+    content: Array.from({ length: 20 + Math.floor(rnd() * 20) }, () => WORDS[Math.floor(rnd() * WORDS.length)]).join(' ') + ` (fact ${i}).`,
+  }));
+}
+
+/**
+ * Bot-side overhead per chat turn (retrieval, prompt assembly, recording: the bot's own spans,
+ * everything but waiting on the model), with 1k and 10k lore chunks on real Postgres and the
+ * real model; retrieval latency alone at 10k; and Ollama's persona-switch cost.
+ */
+export const chatBenchmark: Benchmark = {
+  name: 'chat',
+  description: 'bot overhead per turn with 1k/10k lore chunks, retrieval at 10k, persona-switch TTFT',
+  metrics: ['overhead_p50_ms', 'overhead_p99_ms', 'retrieval_p99_ms_10k', 'switch_ttft_ratio'],
+  async run({ smoke, log }) {
+    const turns = smoke ? 8 : 300;
+    const searches = smoke ? 50 : 2000;
+    const ollama = process.env.OLLAMA_HOST && process.env.OLLAMA_BASE_MODEL ? { host: process.env.OLLAMA_HOST, baseModel: process.env.OLLAMA_BASE_MODEL } : ensureOllama();
+    const cluster = process.env.BENCH_DATABASE_URL ? undefined : await startPostgresCluster({ durable: true });
+    const adminUrl = process.env.BENCH_DATABASE_URL ?? cluster!.url;
+    const dbName = `bench_chat_${process.pid}`;
+    const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
+    await admin.unsafe(`drop database if exists ${dbName}`);
+    await admin.unsafe(`create database ${dbName}`);
+    const database = await openDatabase({ url: withDatabase(adminUrl, dbName), poolMax: 10 });
+    const app = await createApp(
+      testConfig({ OLLAMA_HOST: ollama.host, OLLAMA_BASE_MODEL: ollama.baseModel, CHAT_MAX_REPLY_TOKENS: '8', CHAT_RATE_PER_MINUTE: '600', CHAT_LORE_K: '3' }),
+      { database, keys: testKeys() },
+    );
+    const metrics: Record<string, number> = {};
+    try {
+      const card = app.personas.get('glordon');
+      const guild = snowflake(1);
+      await app.channels.set(guild, snowflake(2), true);
+      for (const size of [1000, 10_000]) {
+        const label = size === 1000 ? '1k' : '10k';
+        await app.lore.replace(card.slug, `bench-${size}`, syntheticLore(size, size));
+        await app.database.rows(sql`analyze lore_chunks`);
+        log(`${label} lore chunks: ${turns} turns against the real model (replies capped at 8 tokens)`);
+        const overhead: number[] = [];
+        const model: number[] = [];
+        let conv = await app.chat.open({ guildId: guild, channelId: snowflake(3), persona: card, channelIsNsfw: false });
+        for (let i = 0; i < turns; i++) {
+          if (i % 20 === 19) conv = await app.chat.open({ guildId: guild, channelId: snowflake(3), persona: card, channelIsNsfw: false });
+          const user = { id: snowflake(1000 + (i % 50)), name: 'Bench' };
+          if (i % 2 === 0) await app.consent.optIn(guild, user.id); // half the users consented: both recording paths
+          const text = `Tell me about the ${WORDS[i % WORDS.length]} and the ${WORDS[(i * 7) % WORDS.length]}.`;
+          const r = await app.chat.respond({ conversation: conv, user, text, voice: recordingVoice(), parentChannelId: null });
+          if (i >= 2) {
+            overhead.push(r.spans.overheadMs); // the first turns warm caches and the runner
+            model.push(r.spans.modelMs);
+          }
+        }
+        overhead.sort((a, b) => a - b);
+        model.sort((a, b) => a - b);
+        metrics[`overhead_p50_ms_${label}`] = round(percentile(overhead, 50));
+        metrics[`overhead_p99_ms_${label}`] = round(percentile(overhead, 99));
+        metrics[`model_p50_ms_${label}`] = round(percentile(model, 50));
+
+        const retrieval: number[] = [];
+        for (let i = 0; i < searches; i++) {
+          const q = `what about ${WORDS[i % WORDS.length]} ${WORDS[(i * 3 + 1) % WORDS.length]} ${WORDS[(i * 5 + 2) % WORDS.length]}?`;
+          const s = performance.now();
+          await app.lore.search(card.slug, q, 3);
+          retrieval.push(performance.now() - s);
+        }
+        retrieval.sort((a, b) => a - b);
+        metrics[`retrieval_p50_ms_${label}`] = round(percentile(retrieval, 50));
+        metrics[`retrieval_p99_ms_${label}`] = round(percentile(retrieval, 99));
+      }
+      // The headline figures: the worse of the two lore sizes.
+      metrics.overhead_p50_ms = Math.max(metrics.overhead_p50_ms_1k!, metrics.overhead_p50_ms_10k!);
+      metrics.overhead_p99_ms = Math.max(metrics.overhead_p99_ms_1k!, metrics.overhead_p99_ms_10k!);
+
+      log('persona switch: two adapter models on one base, alternating vs staying');
+      const { measureSwitchCost } = await import('./chat-switch.js');
+      const sw = await measureSwitchCost({ host: ollama.host, baseModel: ollama.baseModel, rounds: smoke ? 4 : 20, log });
+      Object.assign(metrics, sw.metrics);
+      return {
+        samples: turns * 2,
+        metrics,
+        notes: `Real Postgres (default durability), real Ollama (${ollama.baseModel}). Overhead = a turn's wall time minus the time waiting on the model (retrieval + assembly + recording through the writer queue); ${turns} turns per lore size, the first 2 excluded as warm-up; half the users consented (reply text encrypted and queued), half not (metadata only). Retrieval: ${searches} full-text queries of 3 words, k=3. ${sw.notes}`,
+      };
+    } finally {
+      await app.close();
+      await database.close();
+      await admin.unsafe(`drop database if exists ${dbName} with (force)`);
+      await admin.end();
+      cluster?.destroy();
+    }
+  },
+};
+
+function round(x: number): number {
+  return Number(x.toFixed(3));
+}

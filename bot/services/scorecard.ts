@@ -1,0 +1,119 @@
+import { createCanvas } from '@napi-rs/canvas';
+import { sql } from 'drizzle-orm';
+import type { Database } from '../db/client.js';
+
+export const THUMBS_UP = '👍';
+export const THUMBS_DOWN = '👎';
+
+export interface VersionScore {
+  versionId: number | null;
+  /** "base" for replies from the base model (prompt only), else "v<N>". */
+  label: string;
+  replies: number;
+  up: number;
+  down: number;
+  /** Share of votes that are 👍, with a Wilson 95% interval. NaN when nobody voted. */
+  upRate: number;
+  upLow: number;
+  upHigh: number;
+  downRate: number;
+}
+
+/** Wilson score interval for a binomial proportion (z = 1.96 for 95%). */
+export function wilson(successes: number, n: number, z = 1.96): { low: number; high: number } {
+  if (n === 0) return { low: 0, high: 1 };
+  const p = successes / n;
+  const z2 = z * z;
+  const denom = 1 + z2 / n;
+  const center = (p + z2 / (2 * n)) / denom;
+  const margin = (z * Math.sqrt((p * (1 - p)) / n + z2 / (4 * n * n))) / denom;
+  return { low: Math.max(0, center - margin), high: Math.min(1, center + margin) };
+}
+
+/** Reaction scorecards per persona version: users' 👍/👎 on persona replies (the bot's own seeds are never stored). */
+export class ScorecardService {
+  constructor(private readonly database: Database) {}
+
+  async scores(personaSlug: string): Promise<VersionScore[]> {
+    const rows = await this.database.rows<{ version_id: number | null; version: number | null; replies: number; up: number; down: number }>(sql`
+      select r.persona_version_id as version_id, v.version,
+             count(distinct r.message_id)::int as replies,
+             count(x.emoji) filter (where x.emoji = ${THUMBS_UP})::int as up,
+             count(x.emoji) filter (where x.emoji = ${THUMBS_DOWN})::int as down
+      from persona_replies r
+      left join persona_versions v on v.id = r.persona_version_id
+      left join reactions x on x.message_id = r.message_id
+      where r.persona_slug = ${personaSlug}
+      group by r.persona_version_id, v.version
+      order by v.version nulls first`);
+    return rows.map((r) => {
+      const votes = r.up + r.down;
+      const { low, high } = wilson(r.up, votes);
+      return {
+        versionId: r.version_id,
+        label: r.version === null ? 'base' : `v${r.version}`,
+        replies: r.replies,
+        up: r.up,
+        down: r.down,
+        upRate: votes ? r.up / votes : NaN,
+        upLow: low,
+        upHigh: high,
+        downRate: votes ? r.down / votes : NaN,
+      };
+    });
+  }
+}
+
+/** A bar chart of 👍 rate per version with Wilson intervals, as PNG (rendered server-side). */
+export function renderScorecardPng(personaName: string, scores: VersionScore[]): Buffer {
+  const width = 640;
+  const height = 360;
+  const pad = { left: 56, right: 20, top: 44, bottom: 56 };
+  const canvas = createCanvas(width, height);
+  const g = canvas.getContext('2d');
+  g.fillStyle = '#ffffff';
+  g.fillRect(0, 0, width, height);
+  g.fillStyle = '#111827';
+  g.font = 'bold 16px sans-serif';
+  g.fillText(`${personaName}: 👍 share of votes per version (95% Wilson interval)`.slice(0, 80), pad.left, 26);
+  const plotW = width - pad.left - pad.right;
+  const plotH = height - pad.top - pad.bottom;
+  g.strokeStyle = '#9ca3af';
+  g.font = '12px sans-serif';
+  for (let t = 0; t <= 4; t++) {
+    const y = pad.top + plotH - (t / 4) * plotH;
+    g.beginPath();
+    g.moveTo(pad.left, y);
+    g.lineTo(width - pad.right, y);
+    g.stroke();
+    g.fillStyle = '#374151';
+    g.fillText(`${t * 25}%`, 12, y + 4);
+  }
+  const slot = plotW / Math.max(1, scores.length);
+  scores.forEach((s, i) => {
+    const x = pad.left + i * slot + slot * 0.2;
+    const w = slot * 0.6;
+    if (!Number.isNaN(s.upRate)) {
+      const h = s.upRate * plotH;
+      g.fillStyle = '#6366f1';
+      g.fillRect(x, pad.top + plotH - h, w, h);
+      g.strokeStyle = '#111827';
+      g.lineWidth = 2;
+      const cx = x + w / 2;
+      const yLow = pad.top + plotH - s.upLow * plotH;
+      const yHigh = pad.top + plotH - s.upHigh * plotH;
+      g.beginPath();
+      g.moveTo(cx, yLow);
+      g.lineTo(cx, yHigh);
+      g.moveTo(cx - 8, yLow);
+      g.lineTo(cx + 8, yLow);
+      g.moveTo(cx - 8, yHigh);
+      g.lineTo(cx + 8, yHigh);
+      g.stroke();
+      g.lineWidth = 1;
+    }
+    g.fillStyle = '#111827';
+    g.fillText(`${s.label} (${s.replies} replies, ${s.up + s.down} votes)`.slice(0, 40), x - slot * 0.15, height - pad.bottom + 20);
+  });
+  return canvas.toBuffer('image/png');
+}
