@@ -1,11 +1,9 @@
 import { sql } from 'drizzle-orm';
-import postgres from 'postgres';
 import { createApp } from '../bot/app.js';
-import { openDatabase } from '../bot/db/client.js';
-import { snowflake, testConfig, testKeys, withDatabase } from '../test/support/db.js';
+import { snowflake, testConfig, testKeys } from '../test/support/db.js';
 import { ensureOllama } from '../test/support/ollama.js';
-import { startPostgresCluster } from '../test/support/pg-cluster.js';
 import { recordingVoice } from '../test/support/voice.js';
+import { benchDatabase } from './database.js';
 import type { Benchmark } from './harness.js';
 import { percentile } from './harness.js';
 
@@ -34,13 +32,8 @@ export const chatBenchmark: Benchmark = {
     const turns = smoke ? 8 : 300;
     const searches = smoke ? 50 : 2000;
     const ollama = process.env.OLLAMA_HOST && process.env.OLLAMA_BASE_MODEL ? { host: process.env.OLLAMA_HOST, baseModel: process.env.OLLAMA_BASE_MODEL } : ensureOllama();
-    const cluster = process.env.BENCH_DATABASE_URL ? undefined : await startPostgresCluster({ durable: true });
-    const adminUrl = process.env.BENCH_DATABASE_URL ?? cluster!.url;
-    const dbName = `bench_chat_${process.pid}`;
-    const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
-    await admin.unsafe(`drop database if exists ${dbName}`);
-    await admin.unsafe(`create database ${dbName}`);
-    const database = await openDatabase({ url: withDatabase(adminUrl, dbName), poolMax: 10 });
+    const bench = await benchDatabase('chat');
+    const database = bench.database;
     const app = await createApp(
       testConfig({ OLLAMA_HOST: ollama.host, OLLAMA_BASE_MODEL: ollama.baseModel, CHAT_MAX_REPLY_TOKENS: '8', CHAT_RATE_PER_MINUTE: '600', CHAT_LORE_K: '3' }),
       { database, keys: testKeys() },
@@ -97,14 +90,11 @@ export const chatBenchmark: Benchmark = {
       return {
         samples: turns * 2,
         metrics,
-        notes: `Real Postgres (default durability), real Ollama (${ollama.baseModel}). Overhead = a turn's wall time minus the time waiting on the model (retrieval + assembly + recording through the writer queue); ${turns} turns per lore size, the first 2 excluded as warm-up; half the users consented (reply text encrypted and queued), half not (metadata only). Retrieval: ${searches} full-text queries of 3 words, k=3. ${sw.notes}`,
+        notes: `Real Postgres (${bench.describe}), real Ollama (${ollama.baseModel}). Overhead = a turn's wall time minus the time waiting on the model (retrieval + assembly + recording through the writer queue); ${turns} turns per lore size, the first 2 excluded as warm-up; half the users consented (reply text encrypted and queued), half not (metadata only). Retrieval: ${searches} full-text queries of 3 words, k=3. ${sw.notes}`,
       };
     } finally {
       await app.close();
-      await database.close();
-      await admin.unsafe(`drop database if exists ${dbName} with (force)`);
-      await admin.end();
-      cluster?.destroy();
+      await bench.dispose();
     }
   },
 };

@@ -1,11 +1,10 @@
 import { performance } from 'node:perf_hooks';
 import postgres from 'postgres';
 import { createApp } from '../bot/app.js';
-import { openDatabase } from '../bot/db/client.js';
 import { loggedMessages } from '../bot/db/schema.js';
 import type { IncomingMessage } from '../bot/services/message-log.js';
-import { snowflake, testConfig, testKeys, withDatabase } from '../test/support/db.js';
-import { startPostgresCluster } from '../test/support/pg-cluster.js';
+import { snowflake, testConfig, testKeys } from '../test/support/db.js';
+import { benchDatabase } from './database.js';
 import type { Benchmark } from './harness.js';
 import { percentile } from './harness.js';
 
@@ -21,13 +20,8 @@ export const ingestBenchmark: Benchmark = {
   async run({ smoke, log }) {
     const batchedN = smoke ? 2_000 : 100_000;
     const perRowN = smoke ? 300 : 10_000;
-    const cluster = process.env.BENCH_DATABASE_URL ? undefined : await startPostgresCluster({ durable: true });
-    const adminUrl = process.env.BENCH_DATABASE_URL ?? cluster!.url;
-    const dbName = `bench_ingest_${process.pid}`;
-    const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
-    await admin.unsafe(`drop database if exists ${dbName}`);
-    await admin.unsafe(`create database ${dbName}`);
-    const database = await openDatabase({ url: withDatabase(adminUrl, dbName), poolMax: 10 });
+    const bench = await benchDatabase('ingest');
+    const database = bench.database;
     const keys = testKeys();
     const app = await createApp(testConfig(), { database, keys });
     try {
@@ -90,7 +84,7 @@ export const ingestBenchmark: Benchmark = {
       }));
       const concurrentSeconds = (performance.now() - t2) / 1000;
 
-      const counter = postgres(withDatabase(adminUrl, dbName), { max: 1, onnotice: () => {} });
+      const counter = postgres(bench.url, { max: 1, onnotice: () => {} });
       const [count] = await counter`select count(*)::int as n from logged_messages`;
       await counter.end();
       if (Number(count!.n) !== batchedN + 2 * perRowN) throw new Error(`expected ${batchedN + 2 * perRowN} stored rows, found ${count!.n}`);
@@ -110,14 +104,11 @@ export const ingestBenchmark: Benchmark = {
           accept_p99_ms: Number(percentile(accept, 99).toFixed(4)),
           accept_max_ms: Number(percentile(accept, 100).toFixed(3)),
         },
-        notes: `batched: ${batchedN} msgs, batch ${app.config.writer.batchSize}/${app.config.writer.flushMs} ms, ${app.writer.stats.batches} batches; per-row baseline: ${perRowN} msgs, one awaited INSERT each (ordered, like the queue); per_row_concurrent: ${perRowN} msgs, 10 INSERTs in flight over the same 10-connection pool (unordered). Both: AES-256-GCM, consent + channel checks. Postgres ${cluster ? 'temporary cluster with default durability (fsync on, synchronous_commit on)' : 'from BENCH_DATABASE_URL'}.`,
+        notes: `batched: ${batchedN} msgs, batch ${app.config.writer.batchSize}/${app.config.writer.flushMs} ms, ${app.writer.stats.batches} batches; per-row baseline: ${perRowN} msgs, one awaited INSERT each (ordered, like the queue); per_row_concurrent: ${perRowN} msgs, 10 INSERTs in flight over the same 10-connection pool (unordered). Both: AES-256-GCM, consent + channel checks. Postgres: ${bench.describe}.`,
       };
     } finally {
       await app.close();
-      await database.close();
-      await admin.unsafe(`drop database if exists ${dbName} with (force)`);
-      await admin.end();
-      cluster?.destroy();
+      await bench.dispose();
     }
   },
 };

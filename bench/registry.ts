@@ -1,6 +1,7 @@
 import type { Benchmark } from './harness.js';
 import { chatBenchmark } from './chat.js';
 import { ingestBenchmark } from './ingest.js';
+import { trainerBenchmark } from './trainer.js';
 
 /** Every benchmark: `npm run bench` runs them all, the test suite runs each at its smoke size. */
-export const BENCHMARKS: Benchmark[] = [ingestBenchmark, chatBenchmark];
+export const BENCHMARKS: Benchmark[] = [ingestBenchmark, chatBenchmark, trainerBenchmark];

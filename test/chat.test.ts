@@ -174,9 +174,11 @@ describe.each(BACKENDS)('lore retrieval on %s', { timeout: 180_000 }, (backend) 
     expect(top[0]!.content).toContain('4417');
     const conv = await t.app.chat.open({ guildId: GUILD, channelId: CHANNEL, persona: card, channelIsNsfw: false });
     const r = await t.app.chat.respond({ conversation: conv, user: USER, text: 'What is your favourite number?', voice: recordingVoice() });
-    const system = r.prompt.messages[0]!.content;
-    expect(system).toContain('favourite number is 4417');
-    expect(system).not.toContain('zebra parade');
+    const prompt = r.prompt.messages.map((m) => m.content).join('\n');
+    expect(prompt).toContain('favourite number is 4417');
+    expect(prompt).not.toContain('zebra parade');
+    // The lore note sits right before the user's message, after the stable prefix.
+    expect(r.prompt.messages.at(-2)).toMatchObject({ role: 'system', content: expect.stringContaining('4417') });
   });
 
   it('re-indexes a card when it changes, and the old chunks are gone', async () => {

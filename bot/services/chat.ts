@@ -76,6 +76,8 @@ export class ChatService {
   private readonly state = new Map<string, ConversationState>();
   private readonly rate = new Map<string, number[]>();
   private readonly activeModel = new Map<string, { model: string; versionId: number | null }>();
+  /** channel id → its conversation (or none): every message asks, so it is cached; open/end keep it true. */
+  private readonly bindings = new Map<string, Conversation | null>();
 
   constructor(
     private readonly deps: {
@@ -109,17 +111,24 @@ export class ChatService {
       return created!;
     });
     this.state.delete(row.id);
-    return { id: row.id, guildId: row.guildId, channelId: row.channelId, personaSlug: row.personaSlug };
+    const conv = { id: row.id, guildId: row.guildId, channelId: row.channelId, personaSlug: row.personaSlug };
+    this.bindings.set(conv.channelId, conv);
+    return conv;
   }
 
   /** The persona bound to a channel or thread, if any (read from the database: survives restarts). */
   async active(channelId: string): Promise<Conversation | undefined> {
+    const cached = this.bindings.get(channelId);
+    if (cached !== undefined) return cached ?? undefined;
     const [row] = await this.deps.db
       .select()
       .from(conversations)
       .where(and(eq(conversations.channelId, channelId), eq(conversations.status, 'active')))
       .limit(1);
-    return row ? { id: row.id, guildId: row.guildId, channelId: row.channelId, personaSlug: row.personaSlug } : undefined;
+    const conv = row ? { id: row.id, guildId: row.guildId, channelId: row.channelId, personaSlug: row.personaSlug } : null;
+    if (this.bindings.size > 50_000) this.bindings.clear(); // bounded; misses fall back to the database
+    this.bindings.set(channelId, conv);
+    return conv ?? undefined;
   }
 
   async end(channelId: string): Promise<Conversation | undefined> {
@@ -127,6 +136,7 @@ export class ChatService {
     if (!conv) return undefined;
     await this.deps.db.update(conversations).set({ status: 'ended', endedAt: new Date() }).where(eq(conversations.id, conv.id));
     this.state.delete(conv.id); // the in-memory history goes with it
+    this.bindings.set(channelId, null);
     return conv;
   }
 
@@ -209,7 +219,8 @@ export class ChatService {
           messages: prompt.messages,
           temperature: card.model.temperature,
           maxTokens: this.deps.settings.maxReplyTokens,
-          numCtx: this.deps.settings.contextTokens,
+          // No num_ctx: a different value per request makes Ollama reload the runner. The prompt is
+          // budgeted to CHAT_CONTEXT_TOKENS, which must not exceed the model's own context.
           onDelta: push,
         });
         stats = out.stats;
@@ -272,6 +283,16 @@ export class ChatService {
     const resolved = row ? { model: row.model, versionId: row.versionId } : { model: card.model.base ?? this.deps.settings.baseModel, versionId: null };
     this.activeModel.set(card.slug, resolved);
     return resolved;
+  }
+
+  /** After a guild purge: its conversations are gone from the database, so from memory too. */
+  dropGuild(guildId: string): void {
+    for (const [channelId, conv] of this.bindings) {
+      if (conv?.guildId === guildId) {
+        this.bindings.delete(channelId);
+        this.state.delete(conv.id);
+      }
+    }
   }
 
   /** Forget the cached active model of a persona (after a new version or a rollback). */

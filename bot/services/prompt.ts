@@ -34,36 +34,40 @@ export function fillNames(text: string, persona: string, user: string): string {
   return text.replace(/\{\{char\}\}/gi, persona).replace(/\{\{user\}\}/gi, user);
 }
 
-export function systemPrompt(card: PersonaCard, lore: LoreChunk[], userName: string): string {
+export function systemPrompt(card: PersonaCard, userName: string): string {
   const parts = [
     `You are ${card.name}. Stay in character in every reply: speak as ${card.name}, in the first person.`,
     card.personality,
   ];
   if (card.speechStyle) parts.push(`Speech style: ${card.speechStyle}`);
-  if (lore.length > 0) parts.push(`Things you know:\n${lore.map((c) => `- ${c.content}`).join('\n')}`);
   const forbid = ['as an AI', 'language model', ...card.markers.forbid];
   parts.push(`Never say ${[...new Set(forbid)].map((f) => `"${f}"`).join(' or ')}. Keep replies short, like a chat message.`);
   return fillNames(parts.join('\n\n'), card.name, userName);
 }
 
+/** Retrieved lore, as a note to the persona just before the user's message. */
+export function loreNote(card: PersonaCard, lore: LoreChunk[], userName: string): string {
+  return fillNames(`Things ${card.name} knows that matter for the next reply:\n${lore.map((c) => `- ${c.content}`).join('\n')}`, card.name, userName);
+}
+
 /**
- * The prompt: system (personality, speech style, retrieved lore), example dialogues, then the
- * conversation history newest-first within what is left of the budget, then the user's message.
+ * The prompt: system (personality, speech style), example dialogues, the conversation history
+ * (newest first, within what is left of the budget), the retrieved lore, then the user's message.
+ * Lore comes late on purpose: everything before it stays identical from turn to turn, so the
+ * model server reuses its cached prefix and only evaluates the new tokens.
  */
 export function buildPrompt(input: { card: PersonaCard; lore: LoreChunk[]; history: Turn[]; userName: string; userMessage: string; budget: PromptBudget }): BuiltPrompt {
   const { card, lore, history, userName, userMessage, budget } = input;
   const user: Message = { role: 'user', content: userMessage };
-  const available = budget.contextTokens - budget.replyTokens - estimateTokens(user.content);
-  // The system prompt must fit: drop the least relevant lore first, then cut the text itself.
+  const system: Message = { role: 'system', content: systemPrompt(card, userName) };
+  let available = budget.contextTokens - budget.replyTokens - estimateTokens(user.content);
+  if (estimateTokens(system.content) > available) system.content = system.content.slice(0, Math.max(0, Math.floor((available - 4) * 3.2)));
+  available -= estimateTokens(system.content);
+  // Lore gets up to a third of what is left; the least relevant chunks go first.
   let kept = lore.slice();
-  let systemText = systemPrompt(card, kept, userName);
-  while (estimateTokens(systemText) > available && kept.length > 0) {
-    kept = kept.slice(0, -1);
-    systemText = systemPrompt(card, kept, userName);
-  }
-  if (estimateTokens(systemText) > available) systemText = systemText.slice(0, Math.max(0, Math.floor((available - 4) * 3.2)));
-  const system: Message = { role: 'system', content: systemText };
-  let remaining = available - estimateTokens(system.content);
+  while (kept.length > 0 && estimateTokens(loreNote(card, kept, userName)) > available / 3) kept = kept.slice(0, -1);
+  const note: Message | undefined = kept.length > 0 ? { role: 'system', content: loreNote(card, kept, userName) } : undefined;
+  let remaining = available - (note ? estimateTokens(note.content) : 0);
 
   const examples: Message[] = [];
   let exampleBudget = Math.min(remaining, Math.floor(budget.contextTokens * (budget.examplesShare ?? 0.25)));
@@ -89,7 +93,7 @@ export function buildPrompt(input: { card: PersonaCard; lore: LoreChunk[]; histo
   // History must not open with an assistant turn right after the examples' last assistant turn.
   while (recent[0]?.role === 'assistant' && examples[examples.length - 1]?.role === 'assistant') recent.shift();
 
-  const messages = [system, ...examples, ...recent, user];
+  const messages = [system, ...examples, ...recent, ...(note ? [note] : []), user];
   return {
     messages,
     estimatedTokens: messages.reduce((n, m) => n + estimateTokens(m.content), 0),

@@ -1,0 +1,263 @@
+"""One training run: setup -> train -> save -> cleanup (torchtune-style), driven by the job manager.
+
+CPU: fp32 LoRA. CUDA: 4-bit NF4 QLoRA (double quantization), bf16, gradient checkpointing,
+paged 8-bit AdamW, Liger kernels when installed (imported only on CUDA).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+import torch
+
+from . import __version__
+from .api import Hyperparameters
+from .data import ListDataset, PackedCollator, build_examples, dataset_hash, pack_examples
+from .gguf_export import export_adapter_gguf
+from .model import cuda_available, load_base_model, load_tokenizer, local_model_dir, lora_config, resolve_base_model
+
+log = logging.getLogger(__name__)
+Emit = Callable[..., None]
+
+
+class Cancelled(Exception):
+    pass
+
+
+@dataclass
+class RunSpec:
+    persona: str
+    base_model: str
+    hyperparameters: Hyperparameters
+    train_lines: list[dict]
+    eval_lines: list[dict]
+    checkpoints_dir: Path
+    artifacts_dir: Path
+    resume: bool = False
+    state: dict = field(default_factory=dict)  # metrics persisted across restarts (initial_eval_loss)
+    inspect: Optional[Callable] = None  # tests: called with the trained PEFT model before cleanup
+
+
+def last_checkpoint(checkpoints_dir: Path) -> Optional[Path]:
+    if not checkpoints_dir.exists():
+        return None
+    ckpts = [p for p in checkpoints_dir.glob("checkpoint-*") if (p / "trainer_state.json").exists()]
+    return max(ckpts, key=lambda p: int(p.name.split("-")[-1]), default=None)
+
+
+def plan_steps(n_packs: int, hp: Hyperparameters) -> int:
+    per_epoch = max(1, math.ceil(n_packs / (hp.batch_size * hp.grad_accum)))
+    total = math.ceil(per_epoch * hp.epochs)
+    return min(total, hp.max_steps) if hp.max_steps else total
+
+
+def _liger_available() -> bool:
+    if os.environ.get("TRAINER_USE_LIGER", "1") == "0":
+        return False
+    try:
+        import liger_kernel  # noqa: F401  (only ever imported on CUDA hosts)
+        return True
+    except Exception:
+        return False
+
+
+def run(spec: RunSpec, emit: Emit, cancel: threading.Event) -> dict:
+    from transformers import EarlyStoppingCallback, Trainer, TrainerCallback, TrainingArguments, set_seed
+    from peft import get_peft_model
+
+    hp = spec.hyperparameters
+    started = time.time()
+    cuda = cuda_available()
+
+    # ---- setup
+    base = resolve_base_model(spec.base_model)
+    model_dir = local_model_dir(base)
+    tokenizer = load_tokenizer(model_dir)
+    train_ex = [e for e in build_examples(tokenizer, spec.train_lines, hp.max_seq_len) if e.n_target > 0]
+    eval_ex = [e for e in build_examples(tokenizer, spec.eval_lines, hp.max_seq_len) if e.n_target > 0]
+    n_trunc = sum(e.truncated for e in train_ex + eval_ex)
+    if not train_ex:
+        raise ValueError("no training line has assistant tokens left within max_seq_len")
+    if n_trunc:
+        emit("message", message=f"{n_trunc} line(s) over max_seq_len={hp.max_seq_len} tokens were truncated (oldest turns after the system turn dropped)")
+    train_packs = pack_examples(train_ex, hp.max_seq_len)
+    eval_packs = pack_examples(eval_ex, hp.max_seq_len)
+    total_steps = plan_steps(len(train_packs), hp)
+    if cancel.is_set():
+        raise Cancelled()
+
+    set_seed(hp.seed)
+    model = load_base_model(model_dir, cuda)
+    model = get_peft_model(model, lora_config(hp))
+    if cancel.is_set():
+        raise Cancelled()
+
+    has_eval = bool(eval_packs)
+    warmup_steps = int(round(hp.warmup_ratio * total_steps))
+    extra = {}
+    if cuda:
+        extra.update(bf16=True, optim="paged_adamw_8bit", gradient_checkpointing=True,
+                     gradient_checkpointing_kwargs={"use_reentrant": False}, use_liger_kernel=_liger_available())
+    else:
+        extra.update(use_cpu=True, optim="adamw_torch")
+    args = TrainingArguments(
+        output_dir=str(spec.checkpoints_dir),
+        num_train_epochs=hp.epochs,
+        max_steps=total_steps,
+        per_device_train_batch_size=hp.batch_size,
+        per_device_eval_batch_size=hp.batch_size,
+        gradient_accumulation_steps=hp.grad_accum,
+        learning_rate=hp.learning_rate,
+        lr_scheduler_type="cosine",
+        warmup_steps=warmup_steps,
+        weight_decay=hp.weight_decay,
+        seed=hp.seed,
+        data_seed=hp.seed,
+        logging_steps=1,
+        eval_strategy="steps" if has_eval else "no",
+        eval_steps=hp.eval_every,
+        save_strategy="steps",
+        save_steps=hp.eval_every,
+        save_total_limit=2,
+        load_best_model_at_end=has_eval,
+        metric_for_best_model="eval_loss" if has_eval else None,
+        greater_is_better=False if has_eval else None,
+        remove_unused_columns=False,
+        dataloader_num_workers=0,
+        report_to="none",
+        disable_tqdm=True,
+        prediction_loss_only=True,
+        **extra,
+    )
+    flatten = str(getattr(model.config, "_attn_implementation", "")).startswith("flash")
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    train_collator, eval_collator = PackedCollator(pad_id, flatten), PackedCollator(pad_id, flatten)
+    history: dict = {"loss": [], "eval_loss": []}
+    clock = {"t0": None, "tok0": 0, "step0": 0}
+
+    class Events(TrainerCallback):
+        def on_train_begin(self, args, state, control, **kw):
+            clock["t0"], clock["tok0"], clock["step0"] = time.time(), train_collator.real_tokens, state.global_step
+
+        def on_step_end(self, args, state, control, **kw):
+            if cancel.is_set():
+                control.should_save = True
+                control.should_training_stop = True
+
+        def _rates(self, state):
+            dt = max(time.time() - clock["t0"], 1e-6)
+            tps = (train_collator.real_tokens - clock["tok0"]) / dt
+            done = state.global_step - clock["step0"]
+            eta = (state.max_steps - state.global_step) * dt / done if done > 0 else None
+            return tps, eta
+
+        def on_log(self, args, state, control, logs=None, **kw):
+            logs = logs or {}
+            if "loss" in logs:
+                tps, eta = self._rates(state)
+                history["loss"].append((state.global_step, float(logs["loss"])))
+                emit("step", step=state.global_step, total_steps=state.max_steps, loss=float(logs["loss"]),
+                     learning_rate=float(logs.get("learning_rate", 0.0)), tokens_per_s=round(tps, 2),
+                     eta_s=None if eta is None else round(eta, 1))
+
+        def on_evaluate(self, args, state, control, metrics=None, **kw):
+            if metrics and "eval_loss" in metrics and not clock.get("done") and not clock.get("quiet"):
+                history["eval_loss"].append((state.global_step, float(metrics["eval_loss"])))
+                emit("eval", step=state.global_step, total_steps=state.max_steps, eval_loss=float(metrics["eval_loss"]))
+
+        def on_save(self, args, state, control, **kw):
+            emit("checkpoint", step=state.global_step, total_steps=state.max_steps,
+                 message=f"checkpoint-{state.global_step}")
+
+    callbacks = [Events()]
+    if has_eval and hp.early_stopping_patience > 0:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=hp.early_stopping_patience))
+
+    class _Trainer(Trainer):
+        def get_train_dataloader(self):
+            self.data_collator = train_collator
+            return super().get_train_dataloader()
+
+        def get_eval_dataloader(self, eval_dataset=None):
+            self.data_collator = eval_collator
+            return super().get_eval_dataloader(eval_dataset)
+
+    trainer = _Trainer(model=model, args=args, train_dataset=ListDataset(train_packs),
+                       eval_dataset=ListDataset(eval_packs) if has_eval else None,
+                       data_collator=train_collator, callbacks=callbacks)
+
+    resume_from = last_checkpoint(spec.checkpoints_dir) if spec.resume else None
+    if resume_from:
+        emit("message", message=f"resuming from {resume_from.name}")
+    elif has_eval and "initial_eval_loss" not in spec.state:
+        clock["quiet"] = True
+        spec.state["initial_eval_loss"] = float(trainer.evaluate()["eval_loss"])
+        clock["quiet"] = False
+        emit("eval", step=0, total_steps=total_steps, eval_loss=spec.state["initial_eval_loss"],
+             message="before training")
+    emit("message", message=f"training {len(train_ex)} lines in {len(train_packs)} packs of <= {hp.max_seq_len} tokens, "
+                            f"{total_steps} steps on {'cuda (4-bit QLoRA, bf16)' if cuda else 'cpu (fp32)'}")
+    t_train = time.time()
+    out = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    train_wall = time.time() - t_train
+    if cancel.is_set():
+        raise Cancelled()
+
+    # ---- save: best adapter (load_best_model_at_end), GGUF, metrics
+    clock["done"] = True
+    final_eval = float(trainer.evaluate()["eval_loss"]) if has_eval else None
+    best_name = Path(trainer.state.best_model_checkpoint).name if trainer.state.best_model_checkpoint else None
+    if final_eval is not None:
+        emit("eval", step=trainer.state.global_step, total_steps=total_steps, eval_loss=final_eval,
+             message=f"exported adapter ({best_name or 'last step'})")
+    art = spec.artifacts_dir
+    art.mkdir(parents=True, exist_ok=True)
+    trainer.model.save_pretrained(str(art), safe_serialization=True)
+    base_config = json.loads((Path(model_dir) / "config.json").read_text()) if Path(model_dir).is_dir() else trainer.model.base_model.model.config.to_dict()
+    gguf_info = export_adapter_gguf(art, base_config, art / "adapter.gguf")
+    for extra_file in ("README.md",):
+        (art / extra_file).unlink(missing_ok=True)
+    tokens_per_s = (train_collator.real_tokens - clock["tok0"]) / max(train_wall, 1e-6)
+    metrics = {
+        "persona": spec.persona,
+        "base_model": spec.base_model,
+        "trainer_version": __version__,
+        "device": "cuda" if cuda else "cpu",
+        "hyperparameters": hp.model_dump(),
+        "dataset_hash": dataset_hash(spec.train_lines, spec.eval_lines),
+        "train_lines": len(spec.train_lines),
+        "eval_lines": len(spec.eval_lines),
+        "truncated_lines": n_trunc,
+        "train_packs": len(train_packs),
+        "total_steps": total_steps,
+        "steps": trainer.state.global_step,
+        "stopped_early": trainer.state.global_step < total_steps,
+        "train_loss": history["loss"][-1][1] if history["loss"] else float(out.training_loss),
+        "initial_eval_loss": spec.state.get("initial_eval_loss"),
+        "final_eval_loss": final_eval,
+        "best_eval_loss": trainer.state.best_metric,
+        "best_checkpoint": best_name,
+        "loss_history": history["loss"],
+        "eval_history": history["eval_loss"],
+        "train_tokens": train_collator.real_tokens - clock["tok0"],
+        "tokens_per_s": round(tokens_per_s, 2),
+        "train_wall_s": round(train_wall, 2),
+        "wall_s": round(time.time() - started, 2),
+        "resumed_from": resume_from.name if resume_from else None,
+        "gguf": gguf_info,
+    }
+    (art / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    if spec.inspect:
+        spec.inspect(trainer.model)
+    # ---- cleanup
+    del trainer, model
+    if cuda:
+        torch.cuda.empty_cache()
+    return metrics
