@@ -1,6 +1,7 @@
 import { createApp } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
 import { runConsole } from './console/console.js';
+import { startDiscord, StartupError } from './discord/bot.js';
 import { startHealthServer } from './health.js';
 import { createLogger } from './logger.js';
 
@@ -43,7 +44,15 @@ async function main(): Promise<void> {
     await runConsole(app, { input: process.stdin, output: process.stdout, log, userName: process.env.USER });
     await stop('console closed');
   } else {
-    log.warn('DISCORD_TOKEN is set, but the Discord adapter is not part of this version yet; running without a transport');
+    try {
+      const discord = await startDiscord(app, log.child({ part: 'discord' }));
+      process.once('SIGTERM', () => void discord.stop());
+    } catch (err) {
+      if (!(err instanceof StartupError)) throw err;
+      // Stay up and say why, instead of exiting into a restart loop that repeats the same failure.
+      log.fatal(err.message);
+      console.error(`\n${err.message}\nThe bot stays stopped until this is fixed and it is restarted.`);
+    }
   }
 }
 

@@ -1,0 +1,182 @@
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { eq, sql } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loggedMessages, personaReplies } from '../bot/db/schema.js';
+import { startBot, until, type BotProcess } from './support/bot-process.js';
+import { LocalDiscord } from './support/local-discord/index.js';
+import type { RecordedRequest } from './support/local-discord/index.js';
+
+/**
+ * End to end: the real bot process (discord.js, real Postgres, the real Ollama with SmolLM2)
+ * against the local Discord on 127.0.0.1. Tests run in order and share one bot.
+ */
+const EXECUTE = 'POST /webhooks/:webhookId/:token';
+const EDIT = 'PATCH /webhooks/:webhookId/:token/messages/:messageId';
+
+describe('the bot on a local Discord', { timeout: 240_000 }, () => {
+  let discord: LocalDiscord;
+  let bot: BotProcess;
+  let ids: LocalDiscord['defaults'];
+  let threadId = '';
+
+  const storedMessages = async () => {
+    const rows = await bot.database.db.select().from(loggedMessages);
+    return rows.map((r) => ({ id: r.id, author: r.authorId, content: bot.keys.decrypt(r.contentEnc, `message:${r.id}`) }));
+  };
+  const after = (seq: number) => (r: RecordedRequest) => r.seq > seq;
+  const seqNow = () => discord.requests.length;
+  const run = (o: Parameters<LocalDiscord['userRunsCommand']>[0]) => discord.userRunsCommand(o);
+  const text = (r: { data?: unknown }) => String((r.data as { content?: string } | undefined)?.content ?? '');
+
+  beforeAll(async () => {
+    discord = await LocalDiscord.start({ interactionAckMs: 3000, token: `MTA0.${'x'.repeat(66)}` });
+    ids = discord.defaults;
+    bot = await startBot(discord.env());
+    writeFileSync(
+      path.join(bot.personaDir, 'velvet.md'),
+      '---\nname: Velvet\ngreeting: "Hello, darling."\nnsfw: true\n---\n## Personality\nA sultry cabaret singer.\n',
+    );
+    await until('slash commands registered', () => discord.requests.find((r) => r.route === 'PUT /applications/:appId/commands' && r.status === 200), 90_000, bot.output);
+  }, 180_000);
+
+  afterAll(async () => {
+    await bot?.stop();
+    await discord?.stop();
+  });
+
+  it('registers every DESIGN command with its options, and only once', async () => {
+    const put = discord.requests.find((r) => r.route === 'PUT /applications/:appId/commands')!;
+    const names = (put.body as { name: string }[]).map((c) => c.name).sort();
+    expect(names).toEqual(['consent', 'finetune', 'logging', 'persona']);
+    expect(discord.identifiedIntents! & (1 << 15)).toBeTruthy(); // Message Content
+  });
+
+  it('logs a consented member in a logging channel, nobody else, and stops when logging is off', async () => {
+    const on = run({ name: 'logging', subcommand: 'on', userId: ids.adminUserId, channelId: ids.textChannelId });
+    const onReply = await on.response();
+    expect(text(onReply)).toContain('Logging is now **on**');
+    expect((onReply.data as { flags?: number }).flags! & 64).toBe(64); // ephemeral
+    const optIn = await run({ name: 'consent', subcommand: 'opt-in', userId: ids.memberUserId, channelId: ids.textChannelId }).response();
+    expect(text(optIn)).toContain('You are now opted in');
+    expect((optIn.data as { flags?: number }).flags! & 64).toBe(64);
+
+    discord.userSendsMessage({ channelId: ids.textChannelId, authorId: ids.memberUserId, content: 'member says hello' });
+    discord.userSendsMessage({ channelId: ids.textChannelId, authorId: ids.ownerUserId, content: 'owner never opted in' });
+    const gone = discord.userSendsMessage({ channelId: ids.textChannelId, authorId: ids.memberUserId, content: 'deleted right away' });
+    discord.userDeletesMessage({ messageId: gone.id });
+    await until('the consented message stored', async () => (await storedMessages()).some((m) => m.content === 'member says hello'), 30_000, bot.output);
+    await new Promise((r) => setTimeout(r, 500));
+    const contents = (await storedMessages()).map((m) => m.content);
+    expect(contents).not.toContain('owner never opted in');
+    expect(contents).not.toContain('deleted right away');
+
+    await run({ name: 'logging', subcommand: 'off', userId: ids.adminUserId, channelId: ids.textChannelId }).response();
+    discord.userSendsMessage({ channelId: ids.textChannelId, authorId: ids.memberUserId, content: 'after logging off' });
+    await new Promise((r) => setTimeout(r, 800));
+    expect((await storedMessages()).map((m) => m.content)).not.toContain('after logging off');
+    await run({ name: 'logging', subcommand: 'on', userId: ids.adminUserId, channelId: ids.textChannelId }).response();
+  });
+
+  it('denies /logging on to a member without Manage Server, and refuses an age-restricted persona in a normal channel', async () => {
+    const denied = await run({ name: 'logging', subcommand: 'on', userId: ids.memberUserId, channelId: ids.textChannelId, ignoreDefaultMemberPermissions: true }).response();
+    expect(text(denied)).toContain('You need the Manage Server permission');
+    expect((denied.data as { flags?: number }).flags! & 64).toBe(64);
+    const nsfw = await run({ name: 'persona', subcommand: 'chat', options: { name: 'Velvet' }, userId: ids.memberUserId, channelId: ids.textChannelId }).response();
+    expect(text(nsfw)).toMatch(/age-restricted/);
+    const unknown = await run({ name: 'persona', subcommand: 'info', options: { name: '../../etc/passwd' }, userId: ids.memberUserId, channelId: ids.textChannelId }).response();
+    expect(text(unknown)).toContain('There is no persona called');
+  });
+
+  it('/persona chat opens a thread where Glordon answers through a webhook, streaming, with mentions disabled', async () => {
+    const seq = seqNow();
+    const chat = run({ name: 'persona', subcommand: 'chat', options: { name: 'Glordon' }, userId: ids.memberUserId, channelId: ids.textChannelId });
+    const thread = await discord.waitForRequest((r) => after(seq)(r) && r.route === 'POST /channels/:channelId/threads', 30_000);
+    threadId = (thread.response as { id: string }).id;
+    const greeting = await discord.waitForRequest((r) => after(seq)(r) && r.route === EXECUTE, 30_000);
+    expect(greeting.query.thread_id).toBe(threadId);
+    expect(greeting.query.wait).toBe('true');
+    expect(greeting.body).toMatchObject({ username: 'Glordon', allowed_mentions: { parse: [] } });
+    expect(String((greeting.body as { content: string }).content)).toContain('Oh! A visitor!');
+    await chat.response();
+
+    const before = seqNow();
+    discord.userSendsMessage({ channelId: threadId, authorId: ids.memberUserId, content: 'What do you eat, Glordon? Say @everyone!' });
+    const first = await discord.waitForRequest((r) => after(before)(r) && r.route === EXECUTE, 120_000);
+    expect(first.body).toMatchObject({ username: 'Glordon', allowed_mentions: { parse: [] } });
+    const replyId = (first.response as { id: string }).id;
+    // Seeded votes, then the reply recorded with its model.
+    await discord.waitForRequest((r) => after(before)(r) && r.route === 'PUT /channels/:channelId/messages/:messageId/reactions/:emoji/@me' && r.params.messageId === replyId, 120_000);
+    const [row] = await until('the reply recorded', async () => {
+      const rows = await bot.database.db.select().from(personaReplies).where(eq(personaReplies.messageId, replyId));
+      return rows.length > 0 ? rows : null;
+    }, 30_000);
+    expect(row).toMatchObject({ personaSlug: 'glordon', model: 'smollm2-135m' });
+    expect(row!.contentEnc).not.toBeNull(); // the member consented in a logging channel
+    const typing = discord.requests.filter((r) => after(before)(r) && r.route === 'POST /channels/:channelId/typing');
+    expect(typing.length).toBeGreaterThan(0);
+    // The bot never answers its own webhook's messages: exactly one reply for one message.
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(discord.requests.filter((r) => after(before)(r) && r.route === EXECUTE)).toHaveLength(1);
+  });
+
+  it('counts a reaction on a persona reply in /persona scorecard, which attaches a PNG', async () => {
+    const [reply] = await bot.database.db.select().from(personaReplies).limit(1);
+    discord.userReacts({ messageId: reply!.messageId, userId: ids.ownerUserId, emoji: '👍' });
+    await until('the vote stored', async () => (await bot.database.rows<{ n: number }>(sql`select count(*)::int as n from reactions`))[0]!.n > 0, 20_000, bot.output);
+    const sc = run({ name: 'persona', subcommand: 'scorecard', options: { name: 'Glordon' }, userId: ids.memberUserId, channelId: ids.textChannelId });
+    const req = await sc.waitForRequest((r) => r.files.length > 0, 30_000);
+    expect(req.files[0]!.filename).toMatch(/\.png$/);
+    expect(JSON.stringify(req.body)).toMatch(/1 votes, 👍 100%/);
+  });
+
+  it('waits out a 429 and recovers from a deleted webhook (10015)', async () => {
+    discord.failNext({ method: 'POST', pathPattern: '/webhooks/:id/:token', status: 429, retryAfter: 0.3 });
+    let before = seqNow();
+    discord.userSendsMessage({ channelId: threadId, authorId: ids.memberUserId, content: 'Tell me about Wibble.' });
+    const limited = await discord.waitForRequest((r) => after(before)(r) && r.route === EXECUTE && r.status === 429, 120_000);
+    const delivered = await discord.waitForRequest((r) => after(limited.seq)(r) && r.route === EXECUTE && r.status === 200, 60_000);
+    expect(delivered.body).toMatchObject({ username: 'Glordon' });
+
+    const hook = discord.requests.find((r) => r.route === EXECUTE && r.status === 200)!;
+    discord.removeWebhook(hook.params.webhookId!);
+    before = seqNow();
+    discord.userSendsMessage({ channelId: threadId, authorId: ids.memberUserId, content: 'Are you still there?' });
+    await discord.waitForRequest((r) => after(before)(r) && r.route === 'POST /channels/:channelId/webhooks', 120_000);
+    const again = await discord.waitForRequest((r) => after(before)(r) && r.route === EXECUTE && r.status === 200, 60_000);
+    expect(again.params.webhookId).not.toBe(hook.params.webhookId);
+  });
+
+  it('survives the gateway closing and resumes', async () => {
+    discord.closeGateway(4000);
+    await until('resumed', () => discord.gateway.resumes.length > 0, 30_000, bot.output);
+    discord.userSendsMessage({ channelId: ids.textChannelId, authorId: ids.memberUserId, content: 'after the resume' });
+    await until('logged after resume', async () => (await storedMessages()).some((m) => m.content === 'after the resume'), 30_000, bot.output);
+  });
+
+  it('forget, confirmed with the button, erases everything of the member', async () => {
+    const ix = run({ name: 'consent', subcommand: 'forget', userId: ids.memberUserId, channelId: ids.textChannelId });
+    const prompt = await ix.response();
+    expect(text(prompt)).toContain('cannot be undone');
+    const messageId = ix.original!.id;
+    discord.userClicksButton({ messageId, customId: 'confirm', userId: ids.memberUserId });
+    const done = await ix.waitForRequest((r) => /Erased: \d+ messages/.test(JSON.stringify(r.body ?? '')), 30_000);
+    expect(JSON.stringify(done.body)).toMatch(/Erased: [1-9]\d* messages/);
+    const left = (await storedMessages()).filter((m) => m.author === ids.memberUserId);
+    expect(left).toEqual([]);
+    const hmac = bot.keys.userHmac(ids.memberUserId);
+    const [votes] = await bot.database.rows<{ n: number }>(sql`select count(*)::int as n from consents where user_id = ${ids.memberUserId}`);
+    expect(votes!.n).toBe(0);
+    const [replies] = await bot.database.rows<{ n: number }>(sql`select count(*)::int as n from persona_replies where user_hmac = ${hmac} or content_enc is not null`);
+    expect(replies!.n).toBe(0);
+  });
+
+  it('purges a guild when the bot is removed from it', async () => {
+    discord.userSendsMessage({ channelId: ids.textChannelId, authorId: ids.adminUserId, content: 'admin talks' });
+    discord.removeBotFromGuild(ids.guildId);
+    await until('guild purged', async () => {
+      const [n] = await bot.database.rows<{ n: number }>(sql`select (select count(*) from logged_messages) + (select count(*) from channel_settings) + (select count(*) from persona_replies) as n`);
+      return Number(n!.n) === 0;
+    }, 30_000, bot.output);
+  });
+});
