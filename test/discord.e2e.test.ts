@@ -118,6 +118,30 @@ describe('the bot on a local Discord', { timeout: 240_000 }, () => {
     // The bot never answers its own webhook's messages: exactly one reply for one message.
     await new Promise((r) => setTimeout(r, 1500));
     expect(discord.requests.filter((r) => after(before)(r) && r.route === EXECUTE)).toHaveLength(1);
+    // Streaming edits of one message are at least about a second apart (Discord's edit limits).
+    const edits = discord.requests.filter((r) => after(before)(r) && r.route === EDIT && r.params.messageId === replyId).map((r) => r.at);
+    for (let i = 1; i < edits.length; i++) expect(edits[i]! - edits[i - 1]!).toBeGreaterThanOrEqual(900);
+  });
+
+  it('answers a member who never consented, storing nothing of theirs; two personas in two threads stay apart', async () => {
+    let before = seqNow();
+    const corran = run({ name: 'persona', subcommand: 'chat', options: { name: 'Corran Vask', message: 'What did you keep?' }, userId: ids.ownerUserId, channelId: ids.textChannelId });
+    const thread = await discord.waitForRequest((r) => after(before)(r) && r.route === 'POST /channels/:channelId/threads', 30_000);
+    const corranThread = (thread.response as { id: string }).id;
+    expect(corranThread).not.toBe(threadId);
+    const reply = await discord.waitForRequest((r) => after(before)(r) && r.route === EXECUTE && r.query.thread_id === corranThread && r.status === 200, 120_000);
+    expect(reply.body).toMatchObject({ username: 'Corran Vask' });
+    await corran.response();
+    before = seqNow();
+    discord.userSendsMessage({ channelId: corranThread, authorId: ids.ownerUserId, content: 'owner secret: the key is under the mat' });
+    const second = await discord.waitForRequest((r) => after(before)(r) && r.route === EXECUTE && r.status === 200, 120_000);
+    expect(second.query.thread_id).toBe(corranThread);
+    expect(second.body).toMatchObject({ username: 'Corran Vask' });
+    await new Promise((r) => setTimeout(r, 500));
+    expect((await storedMessages()).filter((m) => m.author === ids.ownerUserId)).toEqual([]);
+    const replies = await bot.database.db.select().from(personaReplies).where(eq(personaReplies.personaSlug, 'corran-vask'));
+    expect(replies.length).toBeGreaterThan(0);
+    expect(replies.every((r) => r.contentEnc === null)).toBe(true); // metadata only
   });
 
   it('counts a reaction on a persona reply in /persona scorecard, which attaches a PNG', async () => {
@@ -160,7 +184,9 @@ describe('the bot on a local Discord', { timeout: 240_000 }, () => {
     expect(text(prompt)).toContain('cannot be undone');
     const messageId = ix.original!.id;
     discord.userClicksButton({ messageId, customId: 'confirm', userId: ids.memberUserId });
-    const done = await ix.waitForRequest((r) => /Erased: \d+ messages/.test(JSON.stringify(r.body ?? '')), 30_000);
+    const done = await ix.waitForRequest((r) => /Erased: \d+ messages/.test(JSON.stringify(r.body ?? '')), 30_000).catch((err: unknown) => {
+      throw new Error(`${String(err)}\n--- bot output ---\n${bot.output().slice(-3000)}`);
+    });
     expect(JSON.stringify(done.body)).toMatch(/Erased: [1-9]\d* messages/);
     const left = (await storedMessages()).filter((m) => m.author === ids.memberUserId);
     expect(left).toEqual([]);
@@ -171,6 +197,16 @@ describe('the bot on a local Discord', { timeout: 240_000 }, () => {
     expect(replies!.n).toBe(0);
   });
 
+  it('keeps thread bindings across a restart', async () => {
+    await bot.restart();
+    const before = seqNow();
+    await until('reconnected', () => discord.gateway.identifies.length >= 2, 90_000, bot.output);
+    discord.userSendsMessage({ channelId: threadId, authorId: ids.memberUserId, content: 'Hello again after your nap!' });
+    const reply = await discord.waitForRequest((r) => after(before)(r) && r.route === EXECUTE && r.status === 200, 120_000);
+    expect(reply.body).toMatchObject({ username: 'Glordon' });
+    expect(reply.query.thread_id).toBe(threadId);
+  });
+
   it('purges a guild when the bot is removed from it', async () => {
     discord.userSendsMessage({ channelId: ids.textChannelId, authorId: ids.adminUserId, content: 'admin talks' });
     discord.removeBotFromGuild(ids.guildId);
@@ -178,5 +214,35 @@ describe('the bot on a local Discord', { timeout: 240_000 }, () => {
       const [n] = await bot.database.rows<{ n: number }>(sql`select (select count(*) from logged_messages) + (select count(*) from channel_settings) + (select count(*) from persona_replies) as n`);
       return Number(n!.n) === 0;
     }, 30_000, bot.output);
+  });
+});
+
+describe('start-up checks', { timeout: 120_000 }, () => {
+  it('reports a missing Message Content intent (close 4014) clearly and does not crash-loop', async () => {
+    const discord = await LocalDiscord.start({ privilegedIntents: [], token: `MTA0.${'y'.repeat(66)}` });
+    const bot = await startBot(discord.env());
+    try {
+      await until('the intent message', () => /Message Content Intent/.test(bot.output()), 60_000, bot.output);
+      await new Promise((r) => setTimeout(r, 1000));
+      expect(bot.child.exitCode).toBeNull(); // still up, not restarting into the same failure
+      expect(bot.output()).not.toMatch(/\n\s+at /); // no stack trace
+    } finally {
+      await bot.stop();
+      await discord.stop();
+    }
+  });
+
+  it('warns when the bot lacks Manage Webhooks', async () => {
+    const discord = await LocalDiscord.start({
+      token: `MTA0.${'z'.repeat(66)}`,
+      guilds: [{ name: 'No Hooks', channels: [{ name: 'general' }], members: [{ username: 'owner', owner: true }], botPermissions: ['ViewChannel', 'SendMessages', 'UseApplicationCommands'] }],
+    });
+    const bot = await startBot(discord.env());
+    try {
+      await until('the permission warning', () => /Manage Webhooks/.test(bot.output()), 60_000, bot.output);
+    } finally {
+      await bot.stop();
+      await discord.stop();
+    }
   });
 });

@@ -30,8 +30,14 @@ export function splitContent(text: string, max = MAX_CONTENT): string[] {
   return parts;
 }
 
+/** A message that can no longer be edited (its webhook was deleted): continue in a new one. */
+class OrphanedMessage extends Error {
+  override name = 'OrphanedMessage';
+}
+
 interface Sender {
   send(content: string): Promise<Message>;
+  /** Throws OrphanedMessage when the message's webhook is gone. */
   edit(messageId: string, content: string): Promise<void>;
   typing(): Promise<void>;
 }
@@ -102,7 +108,18 @@ export class DiscordVoices {
     return {
       send: (content) =>
         withWebhook((hook) => hook.send({ content, username, avatarURL: persona.avatar, threadId, allowedMentions: { parse: [] } })),
-      edit: async (id, content) => void (await withWebhook((hook) => hook.editMessage(id, { content, threadId, allowedMentions: { parse: [] } }))),
+      edit: async (id, content) => {
+        try {
+          await (await this.webhook(hookChannelId)).editMessage(id, { content, threadId, allowedMentions: { parse: [] } });
+        } catch (err) {
+          // A webhook can edit only its own messages: once it is deleted, so is the way to edit them.
+          if (err instanceof DiscordAPIError && err.code === RESTJSONErrorCodes.UnknownWebhook) {
+            this.webhooks.delete(hookChannelId);
+            throw new OrphanedMessage('webhook deleted');
+          }
+          throw err;
+        }
+      },
       typing: sendTyping,
     };
   }
@@ -171,8 +188,14 @@ class StreamedMessage {
         const msg = await this.sender.send(parts[i]!);
         this.posted.push({ id: msg.id, content: parts[i]! });
       } else if (existing.content !== parts[i]) {
-        await this.sender.edit(existing.id, parts[i]!);
-        existing.content = parts[i]!;
+        try {
+          await this.sender.edit(existing.id, parts[i]!);
+          existing.content = parts[i]!;
+        } catch (err) {
+          if (!(err instanceof OrphanedMessage)) throw err;
+          const msg = await this.sender.send(parts[i]!); // through the recreated webhook
+          this.posted[i] = { id: msg.id, content: parts[i]! };
+        }
       }
     }
     this.lastEdit = Date.now();
