@@ -18,6 +18,7 @@ import { PersonaRegistry } from './services/personas.js';
 import { PrivacyState } from './services/privacy-state.js';
 import { RetentionService } from './services/retention.js';
 import { ScorecardService } from './services/scorecard.js';
+import { DatasetService } from '../persona-data/dataset/build.js';
 import { WriterQueue } from './services/writer-queue.js';
 
 /** Everything the transports (Discord, console) call into. Dependencies point one way: services → db. */
@@ -36,6 +37,7 @@ export interface App {
   llm: OllamaClient;
   chat: ChatService;
   scorecards: ScorecardService;
+  dataset: DatasetService;
   /** Drains the writer queue, stops cron jobs, closes the database. */
   close(): Promise<void>;
 }
@@ -84,6 +86,19 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
     settings: { baseModel: config.ollama.baseModel, ...config.chat },
     log: opts.logger?.child({ part: 'chat' }),
   });
+  const dataset = new DatasetService({
+    db: database.db,
+    keys,
+    llm,
+    get policyVersion() {
+      return privacy.policyVersion;
+    },
+    allowChatLogTraining: config.allowChatLogTraining,
+    baseModel: config.ollama.baseModel,
+    dataDir: config.dataDir, // generated dialogues are cached in DATA_DIR/dataset-cache
+    consent: (guildId, userId) => privacy.hasConsent(guildId, userId),
+    drain: () => writer.drainPoint(), // logs, opt-outs and forgets already accepted land first
+  });
   return {
     config,
     database,
@@ -99,6 +114,7 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
     llm,
     chat,
     scorecards: new ScorecardService(database),
+    dataset,
     async close() {
       retention.stop();
       personas.stop();

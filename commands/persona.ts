@@ -3,6 +3,7 @@ import { SlashCommandBuilder } from 'discord.js';
 import { personas, personaVersions } from '../bot/db/schema.js';
 import { UserFacingError } from '../bot/services/errors.js';
 import { renderScorecardPng } from '../bot/services/scorecard.js';
+import { DatasetSourceError, summarize } from '../persona-data/dataset/build.js';
 import type { Command } from './types.js';
 import { optionString } from './types.js';
 
@@ -122,7 +123,25 @@ export const personaCommand = {
         });
         return;
       }
-      case 'dataset':
+      case 'dataset': {
+        const card = app.personas.get(optionString(ctx, 'name'));
+        await ctx.defer({ ephemeral: true });
+        let build;
+        try {
+          build = await app.dataset.build(card);
+        } catch (err) {
+          if (err instanceof DatasetSourceError) throw new UserFacingError(`The dataset could not be built: ${err.message}`);
+          throw err;
+        }
+        const data = Buffer.from(build.export('messages'));
+        const fits = data.length <= 8 * 2 ** 20; // Discord's attachment limit
+        await ctx.reply({
+          ephemeral: true,
+          content: `${summarize(build)}${fits ? '' : '\n(The file is too large to attach: use `npm run dataset`.)'}`.slice(0, 1990),
+          files: fits ? [{ name: `${card.slug}-dataset-v${build.versionId}.jsonl`, data, description: 'messages JSONL (train and eval)' }] : [],
+        });
+        return;
+      }
       case 'rollback':
         app.personas.get(optionString(ctx, 'name'));
         await ctx.reply({ ephemeral: true, content: NOT_YET });

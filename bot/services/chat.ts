@@ -259,13 +259,15 @@ export class ChatService {
     });
     const recordMs = performance.now() - rec0;
     const totalMs = performance.now() - t0;
+    const spans = { retrievalMs, assembleMs, recordMs, modelMs, totalMs, overheadMs: totalMs - modelMs };
+    this.deps.log?.debug({ spans, model, promptTokens: stats?.promptTokens, completionTokens: stats?.completionTokens }, 'persona turn');
     return {
       text: replyText,
       messageId,
       model,
       personaVersionId: versionId,
       stats: stats!,
-      spans: { retrievalMs, assembleMs, recordMs, modelMs, totalMs, overheadMs: totalMs - modelMs },
+      spans,
       prompt: { messages: prompt.messages, historyUsed: prompt.historyUsed, historyDropped: prompt.historyDropped },
     };
   }

@@ -20,8 +20,8 @@ export interface BotProcess {
   stop(): Promise<void>;
 }
 
-export async function startBot(discordEnv: Record<string, string>, extraEnv: Record<string, string> = {}): Promise<BotProcess> {
-  const db = await openTestDatabase('postgres');
+export async function startBot(discordEnv: Record<string, string>, extraEnv: Record<string, string> = {}, opts: { adminUrl?: string } = {}): Promise<BotProcess> {
+  const db = await openTestDatabase('postgres', opts.adminUrl ?? inject('pgUrl'));
   const messageKey = KeyRing.generateKey();
   const hmacKey = KeyRing.generateKey();
   const keys = new KeyRing({ messageKey, hmacKey });
@@ -39,8 +39,8 @@ export async function startBot(discordEnv: Record<string, string>, extraEnv: Rec
     HMAC_KEY: hmacKey,
     DATA_DIR: dataDir,
     PERSONA_DIR: personaDir,
-    OLLAMA_HOST: inject('ollamaHost'),
-    OLLAMA_BASE_MODEL: inject('ollamaBaseModel'),
+    OLLAMA_HOST: extraEnv.OLLAMA_HOST ?? inject('ollamaHost'),
+    OLLAMA_BASE_MODEL: extraEnv.OLLAMA_BASE_MODEL ?? inject('ollamaBaseModel'),
     CHAT_MAX_REPLY_TOKENS: '24',
     WRITER_FLUSH_MS: '5',
     LOG_LEVEL: 'info',

@@ -1,0 +1,286 @@
+import { fork } from 'node:child_process';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import postgres from 'postgres';
+import { openDatabase } from '../bot/db/client.js';
+import { CONSENT_POLICY } from '../bot/services/consent-policy.js';
+import { parseCard } from '../persona-data/card.js';
+import { buildDataset } from '../persona-data/dataset/build.js';
+import { conversationQuery, speakerQuery } from '../persona-data/dataset/chat-logs.js';
+import { KeyRing } from '../bot/crypto/keyring.js';
+import { snowflake, withDatabase } from '../test/support/db.js';
+import { startPostgresCluster } from '../test/support/pg-cluster.js';
+import type { Benchmark } from './harness.js';
+
+/**
+ * The dataset build over 1,000,000 generated logged messages in real Postgres: many users and
+ * channels, ~3% of messages from the card's two speakers, ~5% in persona conversations (each
+ * with a stored persona reply, many rated), 80% of users consented. Measured: the whole build
+ * (stream both chat-log sources, decrypt, clean, dedupe, cap, split, store the encrypted
+ * snapshot), its peak RSS, and the floor: `COPY (<the build's own two queries>) TO STDOUT`,
+ * read out and discarded by the same client library.
+ */
+
+const WORDS = 'the a garden tomato glow night star moon jelly radish rain sun leaf seed grow water friend hello curious little big green blue soft warm quiet happy today tomorrow why how what maybe really very planet ship bubble snack crunchy library roof greenhouse snail pickle kale fern rose bean'.split(' ');
+
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const CARD = `---
+name: Glim
+greeting: "Hello hello!"
+speakers: ["${snowflake(500_001)}", "${snowflake(500_002)}"]
+---
+## Personality
+Glim is a curious little gardener from a bubble planet.
+
+## Example dialogue
+{{user}}: Who are you?
+{{char}}: I'm Glim, the gardener from the bubble planet! What brings you to my greenhouse?
+`;
+
+export const datasetBenchmark: Benchmark = {
+  name: 'dataset',
+  description: 'dataset build from 1M logged messages (real Postgres) vs COPY of the rows it needs',
+  metrics: ['seconds_1m', 'peak_rss_mb', 'copy_floor_ratio'],
+  async run({ smoke, log }) {
+    const N = smoke ? 5_000 : 1_000_000;
+    const cluster = process.env.BENCH_DATABASE_URL ? undefined : await startPostgresCluster();
+    const adminUrl = process.env.BENCH_DATABASE_URL ?? cluster!.url;
+    const dbName = `bench_dataset_${process.pid}`;
+    const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
+    await admin.unsafe(`drop database if exists ${dbName}`);
+    await admin.unsafe(`create database ${dbName}`);
+    const url = withDatabase(adminUrl, dbName);
+    const database = await openDatabase({ url, poolMax: 4 });
+    const raw = postgres(url, { max: 2, onnotice: () => {} });
+    const keyText = { messageKey: KeyRing.generateKey(), hmacKey: KeyRing.generateKey() };
+    const keys = new KeyRing(keyText);
+    const card = parseCard('bench/glim.md', 'glim', CARD);
+    try {
+      // ---- generate ----
+      const t0 = performance.now();
+      const rand = rng(42);
+      const guild = snowflake(1);
+      const users = Array.from({ length: Math.max(50, Math.round(N / 250)) }, (_, i) => snowflake(100_000 + i));
+      const channels = Array.from({ length: Math.max(10, Math.round(N / 5000)) }, (_, i) => snowflake(200_000 + i));
+      const threads = Array.from({ length: Math.max(10, Math.round(N / 2000)) }, (_, i) => snowflake(300_000 + i));
+      const conversationOf = threads.map(() => crypto.randomUUID());
+      const consented = users.filter(() => rand() < 0.8);
+      const speakers = card.speakers;
+      const text = (n: number) => Array.from({ length: n }, () => WORDS[Math.floor(rand() * WORDS.length)]).join(' ');
+      const lastInChannel = new Map<string, string>();
+      const replies: { id: string; conv: string; channel: string; inReplyTo: string; at: number; content: string; up: number; down: number }[] = [];
+      let nextId = 1_000_000;
+      const base = Date.UTC(2026, 0, 1);
+      const esc = (buf: Buffer) => `\\\\x${buf.toString('hex')}`;
+      function* messageRows(): Generator<string> {
+        for (let i = 0; i < N; i++) {
+          const id = snowflake(nextId++);
+          const at = base + i * 200;
+          const r = rand();
+          let channel: string;
+          let author: string;
+          let parent: string | null = null;
+          if (r < 0.05) {
+            // a user's turn in a persona conversation (the persona reply is written below)
+            const t = Math.floor(rand() * threads.length);
+            channel = threads[t]!;
+            parent = channels[t % channels.length]!;
+            author = consented[Math.floor(rand() * consented.length)]!;
+            replies.push({ id: snowflake(nextId++), conv: conversationOf[t]!, channel, inReplyTo: id, at: at + 50, content: `Oh! ${text(8 + Math.floor(rand() * 20))}. Hello hello!`, up: rand() < 0.6 ? 1 + Math.floor(rand() * 3) : 0, down: rand() < 0.1 ? 3 : 0 });
+          } else {
+            channel = channels[Math.floor(rand() * channels.length)]!;
+            author = r < 0.08 ? speakers[Math.floor(rand() * speakers.length)]! : users[Math.floor(rand() ** 2 * users.length)]!;
+          }
+          const replyTo = rand() < 0.1 ? (lastInChannel.get(channel) ?? null) : null;
+          lastInChannel.set(channel, id);
+          const content = `${text(4 + Math.floor(rand() * 18))}${rand() < 0.5 ? '?' : '.'}`;
+          yield `${id}\t${guild}\t${channel}\t${parent ?? '\\N'}\t${author}\tdiscord\t${replyTo ?? '\\N'}\t${esc(keys.encrypt(content, `message:${id}`))}\t${new Date(at).toISOString()}\n`;
+        }
+      }
+      const batched = function* (rows: Generator<string>) {
+        let buf = '';
+        for (const r of rows) {
+          buf += r;
+          if (buf.length > 1 << 16) {
+            yield buf;
+            buf = '';
+          }
+        }
+        if (buf) yield buf;
+      };
+      log(`generating ${N} logged messages (COPY FROM STDIN)`);
+      await pipeline(Readable.from(batched(messageRows())), await raw`copy logged_messages (id, guild_id, channel_id, parent_channel_id, author_id, source, reply_to_id, content_enc, created_at) from stdin`.writable());
+      await pipeline(
+        Readable.from(batched((function* () {
+          for (const p of replies) {
+            yield `${p.id}\t${p.conv}\t${guild}\t${p.channel}\tglim\tbench\t${keys.userHmac('x')}\t${p.inReplyTo}\t${esc(keys.encrypt(p.content, `reply:${p.id}`))}\t${new Date(p.at).toISOString()}\n`;
+          }
+        })())),
+        await raw`copy persona_replies (message_id, conversation_id, guild_id, channel_id, persona_slug, model, user_hmac, in_reply_to_id, content_enc, created_at) from stdin`.writable(),
+      );
+      await pipeline(
+        Readable.from(batched((function* () {
+          for (const p of replies) {
+            for (let k = 0; k < p.up; k++) yield `${p.id}\tup${k}\t👍\t${guild}\n`;
+            for (let k = 0; k < p.down; k++) yield `${p.id}\tdown${k}\t👎\t${guild}\n`;
+          }
+        })())),
+        await raw`copy reactions (message_id, user_hmac, emoji, guild_id) from stdin`.writable(),
+      );
+      const consentRows = [...consented, ...speakers].map((u) => ({ guild_id: guild, user_id: u, status: 'in', policy_version: CONSENT_POLICY.version }));
+      for (let i = 0; i < consentRows.length; i += 5000) await raw`insert into consents ${raw(consentRows.slice(i, i + 5000))} on conflict do nothing`;
+      await raw`analyze`;
+      const genSeconds = (performance.now() - t0) / 1000;
+      const replyCount = replies.length;
+      replies.length = 0; // the generator's bookkeeping is not the build's memory
+      log(`generated in ${genSeconds.toFixed(1)} s (${replyCount} persona replies)`);
+
+      // ---- floor: COPY the rows the build reads ----
+      const settings = { slug: card.slug, speakers, policyVersion: CONSENT_POLICY.version, allowDiscord: true, maxContextTurns: 8 };
+      const copyOut = async (q: string) => {
+        let bytes = 0;
+        await pipeline(await raw.unsafe(`copy (${q}) to stdout`).readable(), new Writable({ write(chunk: Buffer, _e, cb) { bytes += chunk.length; cb(); } }));
+        return bytes;
+      };
+      const floorRuns: number[] = [];
+      let floorBytes = 0;
+      for (let i = 0; i < 2; i++) {
+        const f0 = performance.now();
+        floorBytes = (await copyOut(conversationQuery(settings))) + (await copyOut(speakerQuery(settings)!));
+        floorRuns.push((performance.now() - f0) / 1000);
+      }
+      const floorSeconds = Math.min(...floorRuns);
+      log(`COPY floor: ${floorSeconds.toFixed(2)} s, ${(floorBytes / 2 ** 20).toFixed(0)} MiB`);
+
+      // ---- the build, in a process of its own (its peak RSS is the build's, not the generator's) ----
+      const out = await runWorker({ url, keys: keyText }, log);
+      const buildSeconds = out.seconds;
+      const readSeconds = out.readSeconds;
+      const peak = out.maxRssBytes;
+      const rssBefore = out.rssBeforeBytes;
+      const build = { stats: out.stats };
+      const st = build.stats;
+      log(`build: ${buildSeconds.toFixed(2)} s (reading ${readSeconds.toFixed(2)} s), ${st.lines} lines, peak RSS ${(peak / 2 ** 20).toFixed(0)} MB`);
+      return {
+        samples: N,
+        metrics: {
+          seconds_1m: Number(((buildSeconds * 1_000_000) / N).toFixed(2)),
+          peak_rss_mb: Math.round(peak / 2 ** 20),
+          copy_floor_ratio: Number((buildSeconds / floorSeconds).toFixed(2)),
+          build_seconds: Number(buildSeconds.toFixed(2)),
+          read_phase_seconds: Number(readSeconds.toFixed(2)),
+          store_seconds: Number(out.storeSeconds.toFixed(2)),
+          copy_floor_seconds: Number(floorSeconds.toFixed(3)),
+          rss_before_mb: Math.round(rssBefore / 2 ** 20),
+          lines: st.lines,
+          chat_log_lines: st.bySource.chat_log,
+        },
+        notes:
+          `${N} logged messages (${users.length} users, 80% consented; ${channels.length} channels; ${threads.length} persona threads with ${replyCount} stored replies; ~3% of messages from 2 speakers), generated in ${genSeconds.toFixed(0)} s by COPY FROM STDIN. ` +
+          `Build = stream both chat-log sources (cursor, 1000-row batches), decrypt, clean, dedupe (MinHash), per-user cap, split, store the encrypted snapshot (${st.lines} lines; removed ${JSON.stringify(st.removed)}). No synthetic dialogues (no model server in the benchmark). ` +
+          `Floor = COPY (<the build's two SELECTs>) TO STDOUT through postgres.js, best of 2 (${(floorBytes / 2 ** 20).toFixed(0)} MiB). seconds_1m scales the build time to 1M messages linearly. The build runs in a child process (node --import tsx, NODE_OPTIONS=${process.env.NODE_OPTIONS || '(none: default V8 heap sizing)'}) that opens the database, builds and stores; peak_rss_mb is that process's maxRSS (getrusage), including Node's own ${Math.round(rssBefore / 2 ** 20)} MB at start.`,
+      };
+    } finally {
+      await raw.end();
+      await database.close();
+      await admin.unsafe(`drop database if exists ${dbName} with (force)`);
+      await admin.end();
+      cluster?.destroy();
+    }
+  },
+};
+
+interface WorkerResult {
+  seconds: number;
+  readSeconds: number;
+  storeSeconds: number;
+  maxRssBytes: number;
+  rssBeforeBytes: number;
+  stats: { lines: number; bySource: { chat_log: number }; removed: Record<string, number> };
+}
+
+function runWorker(input: { url: string; keys: { messageKey: string; hmacKey: string } }, log: (l: string) => void): Promise<WorkerResult> {
+  return new Promise((resolve, reject) => {
+    const child = fork(fileURLToPath(import.meta.url), [], { execArgv: ['--import', 'tsx'], env: { ...process.env, DATASET_BENCH_WORKER: '1' }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    let result: WorkerResult | undefined;
+    child.on('message', (m: { log?: string; result?: WorkerResult; error?: string }) => {
+      if (m.log) log(m.log);
+      if (m.result) result = m.result;
+      if (m.error) reject(new Error(`dataset build worker: ${m.error}`));
+    });
+    child.on('error', reject);
+    child.on('exit', (code) => (result ? resolve(result) : reject(new Error(`dataset build worker exited with ${code}`))));
+    child.send(input);
+  });
+}
+
+async function workerMain(): Promise<void> {
+  const rssBeforeBytes = process.memoryUsage().rss;
+  const input = await new Promise<{ url: string; keys: { messageKey: string; hmacKey: string } }>((r) => process.once('message', r as (m: unknown) => void));
+  const send = (m: unknown) => new Promise<void>((r) => process.send!(m, () => r()));
+  const database = await openDatabase({ url: input.url, poolMax: 2, migrate: false });
+  try {
+    const card = parseCard('bench/glim.md', 'glim', CARD);
+    const b0 = performance.now();
+    const trace = process.env.DATASET_BENCH_TRACE
+      ? setInterval(() => {
+          const m = process.memoryUsage();
+          const mb = (n: number) => Math.round(n / 2 ** 20);
+          void send({ log: `  t=${((performance.now() - b0) / 1000).toFixed(1)} rss ${mb(m.rss)} heapUsed ${mb(m.heapUsed)} heapTotal ${mb(m.heapTotal)} external ${mb(m.external)} buffers ${mb(m.arrayBuffers)}` });
+        }, 1000)
+      : undefined;
+    let readSeconds = 0;
+    let storeStart = 0;
+    const build = await buildDataset(
+      { db: database.db, keys: new KeyRing(input.keys) },
+      {
+        card,
+        policyVersion: CONSENT_POLICY.version,
+        allowChatLogTraining: true,
+        baseModel: 'none',
+        cacheDir: '/nonexistent',
+        settings: { syntheticPerChunk: 0 },
+        onProgress: (p) => {
+          if (p.phase === 'clean' && !readSeconds) readSeconds = (performance.now() - b0) / 1000;
+          if (p.phase === 'store' && !storeStart) storeStart = performance.now();
+        },
+      },
+    );
+    const seconds = (performance.now() - b0) / 1000;
+    clearInterval(trace);
+    await send({
+      result: {
+        seconds,
+        readSeconds,
+        storeSeconds: (performance.now() - storeStart) / 1000,
+        maxRssBytes: process.resourceUsage().maxRSS * 1024,
+        rssBeforeBytes,
+        stats: { lines: build.stats.lines, bySource: { chat_log: build.stats.bySource.chat_log }, removed: build.stats.removed },
+      } satisfies WorkerResult,
+    });
+  } catch (err) {
+    await send({ error: (err as Error).stack ?? String(err) });
+  } finally {
+    await database.close();
+  }
+}
+
+if (process.env.DATASET_BENCH_WORKER === '1' && process.send) {
+  delete process.env.DATASET_BENCH_WORKER;
+  workerMain().then(
+    () => process.exit(0),
+    () => process.exit(1),
+  );
+}

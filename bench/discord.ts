@@ -1,0 +1,125 @@
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { startBot } from '../test/support/bot-process.js';
+import { LocalDiscord } from '../test/support/local-discord/index.js';
+import type { RecordedRequest } from '../test/support/local-discord/index.js';
+import { ensureOllama } from '../test/support/ollama.js';
+import { startPostgresCluster } from '../test/support/pg-cluster.js';
+import type { Benchmark } from './harness.js';
+import { percentile } from './harness.js';
+
+const EXECUTE = 'POST /webhooks/:webhookId/:token';
+
+/** A persona with a short card, so each prompt stays near 128 tokens. */
+const BENCH_CARD = `---
+name: Pip
+greeting: "Hi!"
+---
+## Personality
+Pip is a cheerful village kid who answers in one short sentence.
+
+## Example dialogue
+{{user}}: Hi Pip
+{{char}}: Hi! Want to see my frog?
+`;
+
+function rssKb(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(status.match(/VmRSS:\s+(\d+)/)![1]);
+}
+
+/**
+ * 50 concurrent persona conversations through the local Discord against the real bot process
+ * (real Postgres, the real model with prompts near 128 tokens and replies of a few tokens).
+ * Overhead is the bot's own time per turn (everything but waiting on the model), from the spans
+ * the bot logs; RSS is the bot process's, before and after the run.
+ */
+export const discordBenchmark: Benchmark = {
+  name: 'discord',
+  description: '50 concurrent persona conversations through the local Discord: bot overhead per turn, RSS growth',
+  metrics: ['overhead_p50_ms', 'overhead_p99_ms', 'rss_growth_pct'],
+  async run({ smoke, log }) {
+    const conversations = smoke ? 3 : 50;
+    const turnsEach = smoke ? 3 : 40;
+    const warmupEach = smoke ? 1 : 4;
+    const ollama = process.env.OLLAMA_HOST && process.env.OLLAMA_BASE_MODEL ? { host: process.env.OLLAMA_HOST, baseModel: process.env.OLLAMA_BASE_MODEL } : ensureOllama();
+    const cluster = process.env.BENCH_DATABASE_URL ? undefined : await startPostgresCluster({ durable: true });
+    const discord = await LocalDiscord.start({ token: `MTA0.${'b'.repeat(66)}`, interactionAckMs: 10_000 });
+    const bot = await startBot(discord.env(), {
+      OLLAMA_HOST: ollama.host,
+      OLLAMA_BASE_MODEL: ollama.baseModel,
+      LOG_LEVEL: 'debug',
+      CHAT_MAX_REPLY_TOKENS: '8',
+      CHAT_CONTEXT_TOKENS: '256',
+      CHAT_RATE_PER_MINUTE: '600',
+      CHAT_LORE_K: '0',
+    }, { adminUrl: process.env.BENCH_DATABASE_URL ?? cluster!.url });
+    try {
+      for (const f of ['glordon.md', 'corran-vask.md', 'marginalia.md']) rmSync(path.join(bot.personaDir, f), { force: true });
+      writeFileSync(path.join(bot.personaDir, 'pip.md'), BENCH_CARD);
+      const deadline = Date.now() + 90_000;
+      while (!discord.requests.some((r) => r.route === 'PUT /applications/:appId/commands' && r.status === 200)) {
+        if (Date.now() > deadline) throw new Error(`the bot did not start:\n${bot.output().slice(-3000)}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      await new Promise((r) => setTimeout(r, 500)); // the card folder watcher picks up pip.md
+      const { textChannelId, guildId } = discord.defaults;
+      const users = Array.from({ length: conversations }, (_, i) => discord.addMember(guildId, { username: `user${i}` }).id);
+      log(`opening ${conversations} persona threads`);
+      const threads: string[] = [];
+      for (const userId of users) {
+        const seq = discord.requests.length;
+        const ix = discord.userRunsCommand({ name: 'persona', subcommand: 'chat', options: { name: 'Pip' }, userId, channelId: textChannelId });
+        const t = await discord.waitForRequest((r) => r.seq > seq && r.route === 'POST /channels/:channelId/threads', 60_000);
+        threads.push((t.response as { id: string }).id);
+        await ix.response(30_000);
+      }
+      const converse = async (i: number, turns: number) => {
+        for (let k = 0; k < turns; k++) {
+          const seq = discord.requests.length;
+          discord.userSendsMessage({ channelId: threads[i]!, authorId: users[i]!, content: `Hi Pip, message ${k} from user ${i}: what are you doing today?` });
+          await discord.waitForRequest((r: RecordedRequest) => r.seq > seq && r.route === EXECUTE && r.query.thread_id === threads[i] && r.status === 200, 300_000);
+        }
+      };
+      // A turn's span is logged just after its reply is sent: wait for all of them.
+      const spansSince = (mark: number) => bot.output().slice(mark).split('\n').filter((l) => l.includes('"persona turn"'));
+      const waitForSpans = async (mark: number, n: number) => {
+        const until = Date.now() + 30_000;
+        while (spansSince(mark).length < n && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+      };
+      log(`warm-up: ${warmupEach} turns per conversation`);
+      await Promise.all(threads.map((_, i) => converse(i, warmupEach)));
+      await waitForSpans(0, conversations * warmupEach);
+      const pid = bot.child.pid!;
+      const rssBefore = rssKb(pid);
+      const logMark = bot.output().length;
+      log(`measuring: ${conversations} conversations × ${turnsEach} turns = ${conversations * turnsEach} turns, concurrently`);
+      const t0 = performance.now();
+      await Promise.all(threads.map((_, i) => converse(i, turnsEach)));
+      const seconds = (performance.now() - t0) / 1000;
+      await waitForSpans(logMark, conversations * turnsEach);
+      const rssAfter = rssKb(pid);
+      const overhead = spansSince(logMark).map((l) => (JSON.parse(l) as { spans: { overheadMs: number; modelMs: number } }).spans);
+      if (overhead.length < conversations * turnsEach) throw new Error(`expected ${conversations * turnsEach} turn spans, got ${overhead.length}`);
+      const o = overhead.map((s) => s.overheadMs).sort((a, b) => a - b);
+      const m = overhead.map((s) => s.modelMs).sort((a, b) => a - b);
+      return {
+        samples: overhead.length,
+        metrics: {
+          overhead_p50_ms: Number(percentile(o, 50).toFixed(3)),
+          overhead_p99_ms: Number(percentile(o, 99).toFixed(3)),
+          rss_growth_pct: Number((((rssAfter - rssBefore) / rssBefore) * 100).toFixed(2)),
+          rss_before_mb: Math.round(rssBefore / 1024),
+          rss_after_mb: Math.round(rssAfter / 1024),
+          model_p50_ms: Number(percentile(m, 50).toFixed(1)),
+          turns_per_s: Number((overhead.length / seconds).toFixed(2)),
+        },
+        notes: `${conversations} concurrent conversations × ${turnsEach} turns (after ${warmupEach} warm-up turns each) through the local Discord (REST + gateway on 127.0.0.1) against the real bot process on real Postgres and ${ollama.baseModel} in Ollama (one request at a time), prompts near 128 tokens, replies capped at 8 tokens. Overhead = the bot's own time per turn (retrieval, assembly, Discord webhook sends/edits, recording), i.e. the turn minus the wait on the model, from the spans the bot logs. RSS of the bot process (VmRSS) after warm-up and after the run; the local Discord runs in the benchmark's process, not the bot's.`,
+      };
+    } finally {
+      await bot.stop();
+      await discord.stop();
+      cluster?.destroy();
+    }
+  },
+};

@@ -1,0 +1,526 @@
+import { createHash } from 'node:crypto';
+import path from 'node:path';
+import type { KeyRing } from '../../bot/crypto/keyring.js';
+import type { Db } from '../../bot/db/client.js';
+import { DatasetStore } from '../../bot/db/dataset-store.js';
+import type { OllamaClient } from '../../bot/inference/ollama.js';
+import { estimateTokens, fillNames, systemPrompt } from '../../bot/services/prompt.js';
+import type { PersonaCard } from '../card.js';
+import type { ChatCandidate } from './chat-logs.js';
+import { countDiscordLogs, inReadTransaction, readChatLogs } from './chat-logs.js';
+import { cleanText, NearDuplicateIndex } from './clean.js';
+import { DatasetSourceError } from './errors.js';
+import type { DatasetLine, DatasetSource, LineMessage } from './line.js';
+import { normalizeTurns, turnOrderProblem } from './line.js';
+import { syntheticDialogues } from './synthetic.js';
+
+export { DatasetSourceError } from './errors.js';
+
+/**
+ * The persona dataset builder (DESIGN "Dataset"; issue 5): one entry function, `buildDataset`.
+ *
+ * Sources, in this order: the card's example dialogues, synthetic dialogues from the lore
+ * (cached), and chat logs (persona conversations and speaker sources; Discord logs only when the
+ * operator allows it). Every example is cleaned (placeholders for personal data, whitespace,
+ * length bounds, a token budget that drops the oldest turns), then exact and near duplicates are
+ * dropped, the per-user cap applied, and each line gets a content-hash id and a hash-decided
+ * split. Lines are sorted by id, so the same inputs give the same bytes.
+ */
+
+export type ExportFormat = 'messages' | 'sharegpt' | 'alpaca';
+export const EXPORT_FORMATS: readonly ExportFormat[] = ['messages', 'sharegpt', 'alpaca'];
+
+export interface DatasetSettings {
+  /** Dialogues generated per lore chunk (0: none). */
+  syntheticPerChunk: number;
+  syntheticTemperature: number;
+  syntheticNumPredict: number;
+  minUserChars: number;
+  minReplyChars: number;
+  maxTurnChars: number;
+  /** Token budget of one line (estimateTokens); older turns are dropped to fit. */
+  maxTokens: number;
+  maxContextTurns: number;
+  sessionGapMinutes: number;
+  nearDuplicateThreshold: number;
+  /** Largest share of the lines one user may supply (0-1). */
+  perUserShare: number;
+  /** Speakers (the persona's own voice) are not capped when true. */
+  capExemptSpeakers: boolean;
+  evalShare: number;
+  /** A conversation reply needs at least this many 👍 (and never more 👎 than 👍). */
+  minThumbsUp: number;
+  /** Put the persona's system prompt first in every line. */
+  systemTurn: boolean;
+  batchSize: number;
+}
+
+export const DEFAULT_SETTINGS: DatasetSettings = {
+  syntheticPerChunk: 2,
+  syntheticTemperature: 0.8,
+  syntheticNumPredict: 160,
+  minUserChars: 2,
+  minReplyChars: 20,
+  maxTurnChars: 4000,
+  maxTokens: 1024,
+  maxContextTurns: 8,
+  sessionGapMinutes: 60,
+  nearDuplicateThreshold: 0.8,
+  perUserShare: 0.2,
+  capExemptSpeakers: false,
+  evalShare: 0.1,
+  minThumbsUp: 1,
+  systemTurn: true,
+  batchSize: 1000,
+};
+
+export interface DatasetDeps {
+  db: Db;
+  keys: KeyRing;
+  /** The model server for synthetic dialogues; without it only cached dialogues are used. */
+  llm?: Pick<OllamaClient, 'chat'>;
+}
+
+export interface BuildDatasetInput {
+  card: PersonaCard;
+  /** The consent policy version in force (only current consent counts). */
+  policyVersion: number;
+  /** ALLOW_CHAT_LOG_TRAINING: Discord chat logs are used only when true. Console logs always are. */
+  allowChatLogTraining: boolean;
+  /** Base model that writes synthetic dialogues. */
+  baseModel: string;
+  /** Folder of the synthetic dialogue cache (e.g. DATA_DIR/dataset-cache). */
+  cacheDir: string;
+  /** The in-memory consent check (PrivacyState.hasConsent), on top of the database's consents. */
+  consent?: (guildId: string, userId: string) => boolean;
+  settings?: Partial<DatasetSettings>;
+  /** Store the build as a dataset version (default true). */
+  store?: boolean;
+  onProgress?: (p: { phase: 'card' | 'synthetic' | 'chat_logs' | 'clean' | 'store'; done: number; total?: number }) => void;
+}
+
+export interface BuiltLine {
+  readonly split: 'train' | 'eval';
+  /** The line (made on access: lines share their turns' strings, so a build stays small). */
+  readonly line: DatasetLine;
+  /** The line as JSONL, no newline (made on access). */
+  readonly json: string;
+  readonly contributorIds: string[];
+  readonly guildIds: string[];
+}
+
+class Line implements BuiltLine {
+  constructor(
+    readonly split: 'train' | 'eval',
+    private readonly f: Finished,
+    private readonly persona: string,
+    readonly contributorIds: string[],
+    readonly guildIds: string[],
+  ) {}
+  get line(): DatasetLine {
+    return { id: this.f.id, persona: this.persona, source: this.f.source, messages: messagesOf(this.f) };
+  }
+  get json(): string {
+    return JSON.stringify(this.line);
+  }
+}
+
+export interface DatasetBuild {
+  persona: string;
+  versionId: number | null;
+  contentHash: string;
+  lines: BuiltLine[];
+  stats: DatasetStats;
+  /** The dataset in one of the export formats (JSONL, one line per example, train then eval order by id). */
+  export(format?: ExportFormat): string;
+}
+
+export interface Histogram {
+  buckets: string[];
+  counts: number[];
+}
+
+export interface DatasetStats {
+  persona: string;
+  cardHash: string;
+  contentHash: string;
+  lines: number;
+  train: number;
+  eval: number;
+  bySource: Record<DatasetSource, number>;
+  candidates: Record<DatasetSource, number>;
+  removed: Record<string, number>;
+  chatLogs: { discord: 'included' | 'excluded'; console: 'included'; note: string; discordLeftOut?: { personaReplies: number; speakerMessages: number } };
+  synthetic: { model: string; perChunk: number; generated: number; cached: number; accepted: number; rejected: Record<string, number> };
+  lengths: { replyChars: Histogram; lineTokens: Histogram; turns: Histogram };
+  /** Share of the lines each capped user supplies, by HMAC of the user id (largest first). */
+  userShares: Record<string, number>;
+  perUserCap: { share: number; maxLinesPerUser: number; usersCapped: number };
+  settings: DatasetSettings;
+}
+
+interface Candidate {
+  source: DatasetSource;
+  /** Turn texts already went through cleanText (chat logs clean each message once). */
+  cleaned?: boolean;
+  turns: { role: 'user' | 'assistant'; content: string }[];
+  contributors: string[];
+  guildIds: string[];
+  capUser?: string;
+}
+
+/** A finished example, kept compact: turn texts only (the roles follow from the line rules), shared strings. */
+interface Finished {
+  source: DatasetSource;
+  /** The system turn's text (shared by every line), if any. */
+  system: string | null;
+  /** user, assistant, user, ... assistant. */
+  texts: string[];
+  id: string;
+  contributors: string[];
+  guildIds: string[];
+  capUser?: string;
+  reply: string;
+  tokens: number;
+}
+
+const SOURCE_ORDER: Record<DatasetSource, number> = { card: 0, synthetic: 1, chat_log: 2 };
+
+export const DISCORD_POLICY_NOTE =
+  "Discord chat logs were left out: ALLOW_CHAT_LOG_TRAINING is off (the default). Discord's Developer Policy does not allow training models on message content without Discord's permission; an operator who has it can set ALLOW_CHAT_LOG_TRAINING=true. Console logs are always used.";
+
+/** Builds a persona's dataset and (unless `store: false`) stores it as a dataset version. */
+export async function buildDataset(deps: DatasetDeps, input: BuildDatasetInput): Promise<DatasetBuild> {
+  const s: DatasetSettings = { ...DEFAULT_SETTINGS, ...input.settings };
+  const card = input.card;
+  const removed: Record<string, number> = {};
+  const remove = (reason: string, n = 1) => {
+    removed[reason] = (removed[reason] ?? 0) + n;
+  };
+  const progress = input.onProgress ?? (() => {});
+  const system = s.systemTurn ? systemPrompt(card, 'friend') : null;
+  const candidates: Record<DatasetSource, number> = { card: 0, synthetic: 0, chat_log: 0 };
+  const finished: Finished[] = [];
+  const seenExact = new Set<string>();
+
+  const finish = (c: Candidate) => {
+    candidates[c.source]++;
+    const f = finishCandidate(c, s, system, card, remove);
+    if (!f) return;
+    if (seenExact.has(f.id)) return remove('exact_duplicate');
+    seenExact.add(f.id);
+    finished.push(f);
+  };
+
+  // 1. The card's example dialogues.
+  progress({ phase: 'card', done: 0, total: card.examples.length });
+  card.examples.forEach((dialogue, i) => {
+    if (!dialogue.some((t) => t.role === 'assistant')) {
+      throw new DatasetSourceError(`${card.file} (Example dialogue ${i + 1})`, 'has no {{char}} turn, so it teaches the persona nothing');
+    }
+    finish({ source: 'card', turns: dialogue.map((t) => ({ role: t.role, content: fillNames(t.content, card.name, 'friend') })), contributors: [], guildIds: [] });
+  });
+
+  // 2. Synthetic dialogues from the lore (cached).
+  const syn = await syntheticDialogues(
+    card,
+    deps.llm,
+    { model: input.baseModel, perChunk: s.syntheticPerChunk, temperature: s.syntheticTemperature, numPredict: s.syntheticNumPredict, cacheDir: input.cacheDir },
+    (done, total) => progress({ phase: 'synthetic', done, total }),
+  );
+  const rejected: Record<string, number> = {};
+  for (const e of syn.entries) {
+    if (!e.ok) {
+      rejected[e.reason] = (rejected[e.reason] ?? 0) + 1;
+      remove(`synthetic_${e.reason}`);
+      continue;
+    }
+    finish({ source: 'synthetic', turns: [{ role: 'user', content: e.question }, { role: 'assistant', content: e.answer }], contributors: [], guildIds: [] });
+  }
+
+  // 3. Chat logs, streamed in one consistent read-only snapshot.
+  let discordLeftOut: { personaReplies: number; speakerMessages: number } | undefined;
+  await inReadTransaction(deps.db, async (tx) => {
+    await readChatLogs(
+      tx,
+      deps.keys,
+      {
+        slug: card.slug,
+        speakers: card.speakers,
+        policyVersion: input.policyVersion,
+        allowDiscord: input.allowChatLogTraining,
+        consent: input.consent,
+        maxContextTurns: s.maxContextTurns,
+        sessionGapMs: s.sessionGapMinutes * 60_000,
+        minThumbsUp: s.minThumbsUp,
+        batchSize: s.batchSize,
+      },
+      {
+        candidate: (c: ChatCandidate) =>
+          finish({
+            source: 'chat_log',
+            cleaned: true,
+            turns: c.turns,
+            contributors: c.turns.map((t) => t.authorId).filter(Boolean),
+            guildIds: c.turns.map((t) => t.guildId),
+            capUser: s.capExemptSpeakers && c.kind === 'speaker' ? undefined : c.capUser,
+          }),
+        removed: remove,
+        progress: (rows) => progress({ phase: 'chat_logs', done: rows }),
+      },
+    );
+    if (!input.allowChatLogTraining) discordLeftOut = await countDiscordLogs(tx, { slug: card.slug, speakers: card.speakers });
+  });
+
+  // 4. Near duplicates (by the final reply), in a fixed order: card first, then by id.
+  progress({ phase: 'clean', done: 0, total: finished.length });
+  finished.sort((a, b) => SOURCE_ORDER[a.source] - SOURCE_ORDER[b.source] || cmp(a.id, b.id));
+  let kept = dropNearDuplicates(finished, s.nearDuplicateThreshold, () => remove('near_duplicate'));
+  finished.length = 0;
+
+  // 5. Per-user cap: the largest m with m <= share * (lines kept when every user keeps at most m).
+  const byUser = new Map<string, Finished[]>();
+  for (const f of kept) {
+    if (!f.capUser) continue;
+    const list = byUser.get(f.capUser);
+    if (list) list.push(f);
+    else byUser.set(f.capUser, [f]);
+  }
+  const uncapped = kept.filter((f) => !f.capUser).length;
+  const totalWith = (m: number) => uncapped + [...byUser.values()].reduce((n, l) => n + Math.min(l.length, m), 0);
+  let lo = 0;
+  let hi = Math.max(0, ...[...byUser.values()].map((l) => l.length));
+  while (lo < hi) {
+    const mid = Math.ceil((lo + hi) / 2);
+    if (mid <= s.perUserShare * totalWith(mid)) lo = mid;
+    else hi = mid - 1;
+  }
+  const maxPerUser = lo;
+  let usersCapped = 0;
+  const dropped = new Set<Finished>();
+  for (const list of byUser.values()) {
+    if (list.length <= maxPerUser) continue;
+    usersCapped++;
+    list.sort((a, b) => cmp(a.id, b.id));
+    for (const f of list.slice(maxPerUser)) dropped.add(f);
+  }
+  if (dropped.size) {
+    remove('per_user_cap', dropped.size);
+    kept = kept.filter((f) => !dropped.has(f));
+  }
+
+  // 6. Lines, split, hash, statistics.
+  kept.sort((a, b) => cmp(a.id, b.id));
+  const lines: BuiltLine[] = kept.map((f) => {
+    return new Line(splitOf(f.id, s.evalShare), f, card.slug, f.contributors, f.guildIds);
+  });
+  if (lines.length === 0) {
+    throw new DatasetSourceError(
+      `dataset for ${card.slug}`,
+      `is empty: ${card.file} has ${card.examples.length} example dialogue(s) and ${card.lore.length} lore section(s); ` +
+        `synthetic: ${syn.entries.filter((e) => e.ok).length} accepted of ${syn.entries.length}; chat logs: ${candidates.chat_log} candidate(s)` +
+        `${input.allowChatLogTraining ? '' : ' (Discord logs off)'}; removed: ${JSON.stringify(removed)}`,
+    );
+  }
+  const contentHash = hashLines(lines.map((l, i) => ({ split: l.split, id: kept[i]!.id })));
+  const byHmac = new Map<string, number>();
+  for (const f of kept) if (f.capUser) byHmac.set(deps.keys.userHmac(f.capUser), (byHmac.get(deps.keys.userHmac(f.capUser)) ?? 0) + 1);
+  const userShares = Object.fromEntries(
+    [...byHmac].sort((a, b) => b[1] - a[1] || cmp(a[0], b[0])).slice(0, 50).map(([h, n]) => [h, Number((n / lines.length).toFixed(4))]),
+  );
+  const stats: DatasetStats = {
+    persona: card.slug,
+    cardHash: card.hash,
+    contentHash,
+    lines: lines.length,
+    train: lines.filter((l) => l.split === 'train').length,
+    eval: lines.filter((l) => l.split === 'eval').length,
+    bySource: { card: count(lines, 'card'), synthetic: count(lines, 'synthetic'), chat_log: count(lines, 'chat_log') },
+    candidates,
+    removed: Object.fromEntries(Object.entries(removed).sort(([a], [b]) => cmp(a, b))),
+    chatLogs: input.allowChatLogTraining
+      ? { discord: 'included', console: 'included', note: 'ALLOW_CHAT_LOG_TRAINING is on: consented Discord chat logs are included, as are console logs.' }
+      : { discord: 'excluded', console: 'included', note: DISCORD_POLICY_NOTE, discordLeftOut },
+    synthetic: { model: input.baseModel, perChunk: s.syntheticPerChunk, generated: syn.generated, cached: syn.cached, accepted: syn.entries.filter((e) => e.ok).length, rejected },
+    lengths: {
+      replyChars: histogram(kept.map((f) => f.reply.length), [20, 50, 100, 200, 500, 1000, 2000]),
+      lineTokens: histogram(kept.map((f) => f.tokens), [64, 128, 256, 512, 1024, 2048]),
+      turns: histogram(kept.map((f) => f.texts.length), [2, 4, 6, 8, 12, 16]),
+    },
+    userShares,
+    perUserCap: { share: s.perUserShare, maxLinesPerUser: maxPerUser, usersCapped },
+    settings: s,
+  };
+
+  let versionId: number | null = null;
+  if (input.store !== false) {
+    progress({ phase: 'store', done: 0, total: lines.length });
+    versionId = await new DatasetStore(deps.db, deps.keys).save({
+      personaSlug: card.slug,
+      contentHash,
+      stats: stats as unknown as Record<string, unknown>,
+      // JSON is made a chunk at a time as the store encrypts it, never for the whole dataset at once.
+      lines: lines.map((l) => ({ split: l.split, get json() { return l.json; }, contributorIds: l.contributorIds, guildIds: l.guildIds })),
+    });
+    progress({ phase: 'store', done: lines.length, total: lines.length });
+  }
+  return { persona: card.slug, versionId, contentHash, lines, stats, export: (format = 'messages') => exportLines(lines.map((l) => l.line), format, card.name) };
+}
+
+function finishCandidate(c: Candidate, s: DatasetSettings, system: string | null, card: PersonaCard, remove: (r: string) => void): Finished | null {
+  const cleaned = c.cleaned ? c.turns : c.turns.map((t) => ({ role: t.role, content: cleanText(t.content) }));
+  if (cleaned.some((t) => t.content.length > s.maxTurnChars)) return remove('turn_too_long'), null;
+  // Chat logs never get an invented opener: leading persona turns are dropped instead.
+  let turns = c.source === 'chat_log' ? dropLeadingAssistant(cleaned) : cleaned;
+  let norm = normalizeTurns(turns);
+  if (!norm) return remove('no_exchange'), null;
+  const last = norm[norm.length - 1]!;
+  const lastUser = norm[norm.length - 2]!;
+  if (last.content.length < s.minReplyChars) return remove('reply_too_short'), null;
+  if (lastUser.content.length < s.minUserChars) return remove('user_too_short'), null;
+  // Token budget: drop the oldest exchange until it fits (the final exchange must fit alone).
+  const sysTokens = system ? estimateTokens(system) : 0;
+  const cost = (ts: { content: string }[]) => sysTokens + ts.reduce((n, t) => n + estimateTokens(t.content), 0);
+  while (cost(norm) > s.maxTokens && norm.length > 2) norm = norm.slice(2);
+  if (cost(norm) > s.maxTokens) return remove('over_token_budget'), null;
+  turns = norm;
+  const messages: LineMessage[] = [...(system ? [{ role: 'system' as const, content: system }] : []), ...turns];
+  const id = lineId(card.slug, c.source, messages);
+  const problem = turnOrderProblem(messages);
+  if (problem) throw new Error(`internal: line ${id} breaks the line rules: ${problem}`);
+  return {
+    source: c.source,
+    system,
+    texts: turns.map((t) => t.content),
+    id,
+    contributors: [...new Set(c.contributors)].sort(),
+    guildIds: [...new Set(c.guildIds)].sort(),
+    capUser: c.capUser,
+    reply: last.content,
+    tokens: cost(norm),
+  };
+}
+
+function messagesOf(f: Finished): LineMessage[] {
+  const turns: LineMessage[] = f.texts.map((content, i) => ({ role: i % 2 === 0 ? 'user' : 'assistant', content }));
+  return f.system ? [{ role: 'system', content: f.system }, ...turns] : turns;
+}
+
+function dropNearDuplicates(list: Finished[], threshold: number, removed: () => void): Finished[] {
+  const near = new NearDuplicateIndex(threshold, list.length);
+  return list.filter((f) => near.add(f.reply) || (removed(), false));
+}
+
+function dropLeadingAssistant<T extends { role: string }>(turns: T[]): T[] {
+  const i = turns.findIndex((t) => t.role === 'user');
+  return i < 0 ? [] : turns.slice(i);
+}
+
+/** A line's stable id: sha256 of its persona, source and turns (streamed into the hash, no JSON made). */
+export function lineId(persona: string, source: DatasetSource, messages: readonly LineMessage[]): string {
+  const h = createHash('sha256').update(`${persona}\u0000${source}`);
+  for (const m of messages) h.update(`\u0000${m.role}\u0000`).update(m.content);
+  return h.digest('hex').slice(0, 32);
+}
+
+/** Train or eval, decided by the line's id alone: a line never changes split as the dataset grows. */
+export function splitOf(id: string, evalShare: number): 'train' | 'eval' {
+  const h = createHash('sha256').update(`split:${id}`).digest().readUInt32BE(0);
+  return h / 2 ** 32 < evalShare ? 'eval' : 'train';
+}
+
+/** sha256 of the dataset: every line's split and id (itself a hash of the line's content), in line order. */
+export function hashLines(lines: readonly { split: string; id: string }[]): string {
+  const h = createHash('sha256');
+  for (const l of lines) h.update(`${l.split}\t${l.id}\n`);
+  return h.digest('hex');
+}
+
+/** JSONL in the chosen format. messages: the contract line; sharegpt: conversations; alpaca: instruction/input/output. */
+export function exportLines(lines: readonly DatasetLine[], format: ExportFormat, personaName = 'assistant'): string {
+  const out: string[] = [];
+  for (const l of lines) {
+    if (format === 'messages') out.push(JSON.stringify(l));
+    else if (format === 'sharegpt') {
+      const from = { system: 'system', user: 'human', assistant: 'gpt' } as const;
+      out.push(JSON.stringify({ id: l.id, source: l.source, conversations: l.messages.map((m) => ({ from: from[m.role], value: m.content })) }));
+    } else {
+      const sys = l.messages[0]?.role === 'system' ? l.messages[0].content : undefined;
+      const turns = l.messages.filter((m) => m.role !== 'system');
+      const output = turns[turns.length - 1]!.content;
+      const instruction = turns[turns.length - 2]!.content;
+      const context = turns.slice(0, -2).map((m) => `${m.role === 'user' ? 'User' : personaName}: ${m.content}`).join('\n');
+      out.push(JSON.stringify({ id: l.id, ...(sys ? { system: sys } : {}), instruction, input: context, output }));
+    }
+  }
+  return out.length ? `${out.join('\n')}\n` : '';
+}
+
+function histogram(values: number[], edges: number[]): Histogram {
+  const buckets = [`<${edges[0]}`, ...edges.slice(1).map((e, i) => `${edges[i]}-${e - 1}`), `>=${edges[edges.length - 1]}`];
+  const counts = new Array<number>(buckets.length).fill(0);
+  for (const v of values) {
+    let i = edges.findIndex((e) => v < e);
+    if (i < 0) i = edges.length;
+    counts[i]!++;
+  }
+  return { buckets, counts };
+}
+
+function count(lines: BuiltLine[], source: DatasetSource): number {
+  return lines.filter((l) => l.line.source === source).length;
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** The service the bot composes (App.dataset): builds from the app's database, keys, model server and consent state. */
+export class DatasetService {
+  constructor(
+    private readonly deps: DatasetDeps & {
+      policyVersion: number;
+      allowChatLogTraining: boolean;
+      baseModel: string;
+      dataDir: string;
+      consent?: (guildId: string, userId: string) => boolean;
+      /** Called first, e.g. the writer queue's drainPoint: logs, opt-outs and forgets already accepted are in the database. */
+      drain?: () => Promise<unknown>;
+      settings?: Partial<DatasetSettings>;
+    },
+  ) {}
+
+  async build(card: PersonaCard, opts: { store?: boolean; onProgress?: BuildDatasetInput['onProgress']; settings?: Partial<DatasetSettings> } = {}): Promise<DatasetBuild> {
+    const d = this.deps;
+    await d.drain?.();
+    return buildDataset(
+      { db: d.db, keys: d.keys, llm: d.llm },
+      {
+        card,
+        policyVersion: d.policyVersion,
+        allowChatLogTraining: d.allowChatLogTraining,
+        baseModel: card.model.base ?? d.baseModel,
+        cacheDir: path.join(d.dataDir, 'dataset-cache'),
+        consent: d.consent,
+        settings: { ...d.settings, ...opts.settings },
+        store: opts.store,
+        onProgress: opts.onProgress,
+      },
+    );
+  }
+}
+
+/** A short, human summary of a build (the /persona dataset reply and the CLI). */
+export function summarize(b: DatasetBuild): string {
+  const st = b.stats;
+  const removed = Object.entries(st.removed).map(([k, v]) => `${k} ${v}`).join(', ') || 'nothing';
+  return [
+    `Dataset for ${st.persona}${b.versionId !== null ? ` (version ${b.versionId})` : ''}: ${st.lines} lines (${st.train} train, ${st.eval} eval), hash ${st.contentHash.slice(0, 12)}`,
+    `By source: card ${st.bySource.card}, synthetic ${st.bySource.synthetic} (${st.synthetic.generated} generated, ${st.synthetic.cached} cached, ${Object.values(st.synthetic.rejected).reduce((a, b) => a + b, 0)} rejected), chat logs ${st.bySource.chat_log}`,
+    `Removed: ${removed}`,
+    `Per-user cap: ${Math.round(st.perUserCap.share * 100)}% (at most ${st.perUserCap.maxLinesPerUser} lines each; ${st.perUserCap.usersCapped} user(s) capped)`,
+    st.chatLogs.discord === 'excluded'
+      ? `${st.chatLogs.note}${st.chatLogs.discordLeftOut ? ` Left out: ${st.chatLogs.discordLeftOut.personaReplies} persona replies, ${st.chatLogs.discordLeftOut.speakerMessages} speaker messages.` : ''}`
+      : st.chatLogs.note,
+  ].join('\n');
+}

@@ -1,0 +1,104 @@
+/**
+ * `npm run dataset -- --persona glordon [--out file] [--format messages|sharegpt|alpaca] [--no-store]`
+ *
+ * Builds a persona's dataset from the configured database (DATABASE_URL, or the embedded one in
+ * DATA_DIR: stop the bot first, an embedded database has one user at a time), stores it as a
+ * dataset version, and writes the export to --out (or stdout). Progress and the statistics go
+ * to stderr.
+ */
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { loadConfig } from '../../bot/config.js';
+import { resolveKeyRing } from '../../bot/crypto/secrets.js';
+import { openDatabase } from '../../bot/db/client.js';
+import { OllamaClient } from '../../bot/inference/ollama.js';
+import { CONSENT_POLICY } from '../../bot/services/consent-policy.js';
+import { PersonaRegistry } from '../../bot/services/personas.js';
+import { PrivacyState } from '../../bot/services/privacy-state.js';
+import type { ExportFormat } from './build.js';
+import { buildDataset, EXPORT_FORMATS, summarize } from './build.js';
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      persona: { type: 'string' },
+      out: { type: 'string' },
+      format: { type: 'string', default: 'messages' },
+      'no-store': { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
+    },
+  });
+  if (values.help || !values.persona) {
+    process.stderr.write('usage: npm run dataset -- --persona <slug> [--out file] [--format messages|sharegpt|alpaca] [--no-store]\n');
+    return values.help ? 0 : 2;
+  }
+  const format = values.format as ExportFormat;
+  if (!EXPORT_FORMATS.includes(format)) {
+    process.stderr.write(`--format: expected one of ${EXPORT_FORMATS.join(', ')}, got "${values.format}"\n`);
+    return 2;
+  }
+  const config = loadConfig();
+  const personas = new PersonaRegistry(config.personaDir);
+  const loaded = await personas.load();
+  for (const e of loaded.errors) process.stderr.write(`card skipped: ${e.message}\n`);
+  const card = personas.find(values.persona);
+  if (!card) {
+    process.stderr.write(`no persona "${values.persona}" in ${config.personaDir} (have: ${personas.list().map((c) => c.slug).join(', ') || 'none'})\n`);
+    return 2;
+  }
+  const keys = resolveKeyRing(config);
+  const database = await openDatabase({ url: config.database.url, pgliteDir: path.join(config.dataDir, 'pglite'), poolMax: 2 });
+  try {
+    const privacy = new PrivacyState(CONSENT_POLICY.version);
+    await privacy.load(database.db);
+    const bar = progressBar();
+    const build = await buildDataset(
+      { db: database.db, keys, llm: new OllamaClient(config.ollama.host, { headersTimeoutMs: 60_000, requestTimeoutMs: config.ollama.requestTimeoutMs }) },
+      {
+        card,
+        policyVersion: CONSENT_POLICY.version,
+        allowChatLogTraining: config.allowChatLogTraining,
+        baseModel: card.model.base ?? config.ollama.baseModel,
+        cacheDir: path.join(config.dataDir, 'dataset-cache'),
+        consent: (g, u) => privacy.hasConsent(g, u),
+        store: !values['no-store'],
+        onProgress: bar,
+      },
+    );
+    bar.done();
+    const text = build.export(format);
+    if (values.out) await writeFile(values.out, text);
+    else process.stdout.write(text);
+    process.stderr.write(`${summarize(build)}\n${values.out ? `Wrote ${build.lines.length} lines (${format}) to ${values.out}\n` : ''}`);
+    return 0;
+  } finally {
+    await database.close();
+  }
+}
+
+function progressBar() {
+  const tty = process.stderr.isTTY;
+  let lastPhase = '';
+  let lastDraw = 0;
+  const fn = (p: { phase: string; done: number; total?: number }) => {
+    const now = Date.now();
+    if (p.phase === lastPhase && now - lastDraw < 100 && p.done !== p.total) return;
+    lastDraw = now;
+    const width = 30;
+    const bar = p.total ? `[${'#'.repeat(Math.round((width * p.done) / Math.max(1, p.total))).padEnd(width, '.')}] ${p.done}/${p.total}` : `${p.done} rows`;
+    const line = `${p.phase.padEnd(9)} ${bar}`;
+    if (tty) process.stderr.write(`\r${line.padEnd(70)}`);
+    else if (p.phase !== lastPhase) process.stderr.write(`${p.phase}...\n`);
+    lastPhase = p.phase;
+  };
+  return Object.assign(fn, { done: () => tty && process.stderr.write('\n') });
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: Error) => {
+    process.stderr.write(`dataset build failed: ${err.message}\n`);
+    process.exit(1);
+  },
+);
