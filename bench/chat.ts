@@ -7,15 +7,37 @@ import { benchDatabase } from './database.js';
 import type { Benchmark } from './harness.js';
 import { percentile } from './harness.js';
 
-const WORDS = 'moon jelly starlight radish garden shed observatory ship seed pod cabbage rose scarf village cat agent planet bubble house lantern river mill orchard'.split(' ');
+/** Persona-ish words the turns ask about (they also appear in the lore). */
+export const WORDS = 'moon jelly starlight radish garden shed observatory ship seed pod cabbage rose scarf village cat agent planet bubble house lantern river mill orchard'.split(' ');
 
-/** Synthetic lore of a given size: chunks of 20-40 words drawn from a small vocabulary, so queries match many. */
-function syntheticLore(n: number, seed: number): { section: string; content: string }[] {
+/**
+ * Synthetic lore of a given size, shaped like real text: each chunk 20-40 words drawn from a
+ * Zipf-distributed vocabulary of 5,000 words (plus the persona words above, now and then), so a
+ * query matches a realistic share of the chunks rather than nearly all of them.
+ */
+export function syntheticLore(n: number, seed: number): { section: string; content: string }[] {
   let s = seed;
   const rnd = () => ((s = (s * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+  const vocab = Array.from({ length: 5000 }, (_, i) => `w${i.toString(36)}x`);
+  // Zipf(1.1) by inverse transform over precomputed cumulative weights.
+  const weights = vocab.map((_, i) => 1 / (i + 1) ** 1.1);
+  const total = weights.reduce((a, b) => a + b, 0);
+  const cumulative: number[] = [];
+  weights.reduce((acc, w, i) => (cumulative[i] = acc + w / total), 0);
+  const zipfWord = () => {
+    const x = rnd();
+    let lo = 0;
+    let hi = cumulative.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (cumulative[mid]! < x) lo = mid + 1;
+      else hi = mid;
+    }
+    return vocab[lo]!;
+  };
   return Array.from({ length: n }, (_, i) => ({
     section: `Lore ${i % 50}`,
-    content: Array.from({ length: 20 + Math.floor(rnd() * 20) }, () => WORDS[Math.floor(rnd() * WORDS.length)]).join(' ') + ` (fact ${i}).`,
+    content: Array.from({ length: 20 + Math.floor(rnd() * 20) }, () => (rnd() < 0.05 ? WORDS[Math.floor(rnd() * WORDS.length)]! : zipfWord())).join(' ') + ` (fact ${i}).`,
   }));
 }
 
@@ -29,7 +51,7 @@ export const chatBenchmark: Benchmark = {
   description: 'bot overhead per turn with 1k/10k lore chunks, retrieval at 10k, persona-switch TTFT',
   metrics: ['overhead_p50_ms', 'overhead_p99_ms', 'retrieval_p99_ms_10k', 'switch_ttft_ratio'],
   async run({ smoke, log }) {
-    const turns = smoke ? 8 : 300;
+    const turns = smoke ? 8 : 200;
     const searches = smoke ? 50 : 2000;
     const ollama = process.env.OLLAMA_HOST && process.env.OLLAMA_BASE_MODEL ? { host: process.env.OLLAMA_HOST, baseModel: process.env.OLLAMA_BASE_MODEL } : ensureOllama();
     const bench = await benchDatabase('chat');
@@ -90,7 +112,7 @@ export const chatBenchmark: Benchmark = {
       return {
         samples: turns * 2,
         metrics,
-        notes: `Real Postgres (${bench.describe}), real Ollama (${ollama.baseModel}). Overhead = a turn's wall time minus the time waiting on the model (retrieval + assembly + recording through the writer queue); ${turns} turns per lore size, the first 2 excluded as warm-up; half the users consented (reply text encrypted and queued), half not (metadata only). Retrieval: ${searches} full-text queries of 3 words, k=3. ${sw.notes}`,
+        notes: `Real Postgres (${bench.describe}), real Ollama (${ollama.baseModel}). Overhead = a turn's wall time minus the time waiting on the model (retrieval + assembly + recording through the writer queue); ${turns} turns per lore size, the first 2 excluded as warm-up; half the users consented (reply text encrypted and queued), half not (metadata only). Lore: 20-40 words per chunk from a Zipf-distributed 5,000-word vocabulary plus persona words. Retrieval: ${searches} full-text queries of 3 persona words, k=3. ${sw.notes}`,
       };
     } finally {
       await app.close();

@@ -34,7 +34,7 @@ export function chunkSection(section: CardSection): string[] {
 /**
  * Lore retrieval with Postgres full-text search (the same SQL on Postgres and PGlite). A card's
  * chunks are rebuilt when its hash changes. A query matches chunks sharing any of its stemmed
- * words (OR), ranked by ts_rank_cd, so a question need not contain every word of the fact.
+ * words (OR), ranked by ts_rank (about twice as fast as ts_rank_cd on many matches), so a question need not contain every word of the fact.
  */
 export class LoreIndex {
   constructor(private readonly database: Database) {}
@@ -77,7 +77,7 @@ export class LoreIndex {
     // Words only (letters and digits), so the query cannot carry tsquery syntax.
     const query = words.join(' | ');
     return this.database.rows<LoreChunk>(sql`
-      select section, content, ts_rank_cd(tsv, q) as rank
+      select section, content, ts_rank(tsv, q) as rank
       from lore_chunks, to_tsquery('english', ${query}) q
       where persona_slug = ${slug} and tsv @@ q
       order by rank desc, chunk_no
