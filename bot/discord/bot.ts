@@ -2,6 +2,7 @@ import {
   Client,
   Events,
   GatewayIntentBits,
+  Options,
   Partials,
   PermissionFlagsBits,
   Routes,
@@ -49,6 +50,10 @@ export async function startDiscord(app: App, log: Logger): Promise<{ client: Cli
     ],
     // Partials, so reactions on older (uncached) messages and DMs still arrive.
     partials: [Partials.Message, Partials.Channel, Partials.Reaction, Partials.User],
+    // The bot never reads old messages from the cache (partials cover reactions), so keep few:
+    // by default discord.js keeps 200 per channel, which grows with every persona thread.
+    makeCache: Options.cacheWithLimits({ ...Options.DefaultMakeCacheSettings, MessageManager: 20 }),
+    sweepers: { ...Options.DefaultSweeperSettings, messages: { interval: 300, lifetime: 900 } },
     ...(apiUrl ? { rest: { api: apiUrl } } : {}),
   });
   const voices = new DiscordVoices(client, log.child({ part: 'voice' }));

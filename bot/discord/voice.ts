@@ -62,7 +62,7 @@ export class DiscordVoices {
   private async speak(persona: PersonaCard, target: { channelId: string; parentId: string | null }, produce: Parameters<PersonaVoice['speak']>[1]): Promise<{ messageId: string }> {
     const sender = await this.sender(persona, target);
     const stream = new StreamedMessage(sender);
-    await sender.typing().catch(() => {});
+    void sender.typing().catch(() => {}); // the indicator must not delay the reply
     const typing = setInterval(() => void sender.typing().catch(() => {}), 8000);
     try {
       const final = await produce((delta) => stream.append(delta));
