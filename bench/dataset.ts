@@ -13,6 +13,7 @@ import { KeyRing } from '../bot/crypto/keyring.js';
 import { snowflake, withDatabase } from '../test/support/db.js';
 import { startPostgresCluster } from '../test/support/pg-cluster.js';
 import type { Benchmark } from './harness.js';
+import { seededRandom } from '../test/support/random.js';
 
 /**
  * The dataset build over 1,000,000 generated logged messages in real Postgres: many users and
@@ -24,17 +25,6 @@ import type { Benchmark } from './harness.js';
  */
 
 const WORDS = 'the a garden tomato glow night star moon jelly radish rain sun leaf seed grow water friend hello curious little big green blue soft warm quiet happy today tomorrow why how what maybe really very planet ship bubble snack crunchy library roof greenhouse snail pickle kale fern rose bean'.split(' ');
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const CARD = `---
 name: Glim
@@ -70,7 +60,7 @@ export const datasetBenchmark: Benchmark = {
     try {
       // ---- generate ----
       const t0 = performance.now();
-      const rand = rng(42);
+      const rand = seededRandom(42);
       const guild = snowflake(1);
       const users = Array.from({ length: Math.max(50, Math.round(N / 250)) }, (_, i) => snowflake(100_000 + i));
       const channels = Array.from({ length: Math.max(10, Math.round(N / 5000)) }, (_, i) => snowflake(200_000 + i));

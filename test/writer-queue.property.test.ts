@@ -3,23 +3,13 @@ import { loggedMessages, consents } from '../bot/db/schema.js';
 import type { IncomingMessage } from '../bot/services/message-log.js';
 import { createTestApp, policyVersion } from './support/app.js';
 import { BACKENDS, snowflake } from './support/db.js';
+import { seededRandom } from './support/random.js';
 
 /**
  * Drives the real writer queue (random batch sizes, flush intervals and capacities, random
  * pauses) with a randomized stream of events and compares the stored rows, decrypted, with a
  * small reference model of the logging rules.
  */
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const GUILDS = [snowflake(1), snowflake(2)];
 const USERS = Array.from({ length: 40 }, (_, i) => snowflake(1000 + i));
@@ -45,7 +35,7 @@ class ReferenceModel {
 }
 
 async function runScenario(backend: (typeof BACKENDS)[number], seed: number, events: number) {
-  const r = rng(seed);
+  const r = seededRandom(seed);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
   const env = {
     WRITER_BATCH_SIZE: String(1 + Math.floor(r() * 600)),
