@@ -183,6 +183,9 @@ describe('the bot on a local Discord', { timeout: 240_000 }, () => {
     const prompt = await ix.response();
     expect(text(prompt)).toContain('cannot be undone');
     const messageId = ix.original!.id;
+    // The bot starts listening for the click once its reply call returns; a person needs longer
+    // than this to read and click. (Stateless buttons handled by custom id would remove the wait.)
+    await new Promise((r) => setTimeout(r, 1000));
     discord.userClicksButton({ messageId, customId: 'confirm', userId: ids.memberUserId });
     const done = await ix.waitForRequest((r) => /Erased: \d+ messages/.test(JSON.stringify(r.body ?? '')), 30_000).catch((err: unknown) => {
       throw new Error(`${String(err)}\n--- bot output ---\n${bot.output().slice(-3000)}`);
