@@ -1,7 +1,7 @@
 import { sql } from 'drizzle-orm';
 import { createApp } from '../bot/app.js';
 import { snowflake, testConfig, testKeys } from '../test/support/db.js';
-import { ensureOllama } from '../test/support/ollama.js';
+import { benchOllama } from '../test/support/ollama.js';
 import { recordingVoice } from '../test/support/voice.js';
 import { benchDatabase } from './database.js';
 import type { Benchmark } from './harness.js';
@@ -53,7 +53,7 @@ export const chatBenchmark: Benchmark = {
   async run({ smoke, log }) {
     const turns = smoke ? 8 : 200;
     const searches = smoke ? 50 : 2000;
-    const ollama = process.env.OLLAMA_HOST && process.env.OLLAMA_BASE_MODEL ? { host: process.env.OLLAMA_HOST, baseModel: process.env.OLLAMA_BASE_MODEL } : ensureOllama();
+    const ollama = benchOllama();
     const bench = await benchDatabase('chat');
     const database = bench.database;
     const app = await createApp(

@@ -14,22 +14,27 @@ export interface BenchDatabase {
 
 /**
  * A fresh, migrated database on real PostgreSQL for one benchmark: BENCH_DATABASE_URL's server,
- * or a temporary cluster with Postgres' default durability (fsync and synchronous commit on), so
- * commit costs are what production pays.
+ * or a temporary cluster, by default with Postgres' own durability (fsync and synchronous commit
+ * on), so commit costs are what production pays.
  */
-export async function benchDatabase(name: string): Promise<BenchDatabase> {
-  const cluster = process.env.BENCH_DATABASE_URL ? undefined : await startPostgresCluster({ durable: true });
+export async function benchDatabase(name: string, opts: { durable?: boolean; poolMax?: number } = {}): Promise<BenchDatabase> {
+  const durable = opts.durable ?? true;
+  const cluster = process.env.BENCH_DATABASE_URL ? undefined : await startPostgresCluster({ durable });
   const adminUrl = process.env.BENCH_DATABASE_URL ?? cluster!.url;
   const dbName = `bench_${name}_${process.pid}`;
   const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
   await admin.unsafe(`drop database if exists ${dbName}`);
   await admin.unsafe(`create database ${dbName}`);
   const url = withDatabase(adminUrl, dbName);
-  const database = await openDatabase({ url, poolMax: 10 });
+  const database = await openDatabase({ url, poolMax: opts.poolMax ?? 10 });
   return {
     database,
     url,
-    describe: cluster ? 'a temporary PostgreSQL cluster with default durability (fsync on, synchronous_commit on)' : 'PostgreSQL from BENCH_DATABASE_URL',
+    describe: !cluster
+      ? 'PostgreSQL from BENCH_DATABASE_URL'
+      : durable
+        ? 'a temporary PostgreSQL cluster with default durability (fsync on, synchronous_commit on)'
+        : 'a temporary PostgreSQL cluster (fsync off)',
     async dispose() {
       await database.close();
       await admin.unsafe(`drop database if exists ${dbName} with (force)`);

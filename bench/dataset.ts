@@ -10,8 +10,8 @@ import { parseCard } from '../persona-data/card.js';
 import { buildDataset } from '../persona-data/dataset/build.js';
 import { conversationQuery, speakerQuery } from '../persona-data/dataset/chat-logs.js';
 import { KeyRing } from '../bot/crypto/keyring.js';
-import { snowflake, withDatabase } from '../test/support/db.js';
-import { startPostgresCluster } from '../test/support/pg-cluster.js';
+import { snowflake } from '../test/support/db.js';
+import { benchDatabase } from './database.js';
 import type { Benchmark } from './harness.js';
 import { seededRandom } from '../test/support/random.js';
 
@@ -45,14 +45,9 @@ export const datasetBenchmark: Benchmark = {
   metrics: ['seconds_1m', 'peak_rss_mb', 'copy_floor_ratio'],
   async run({ smoke, log }) {
     const N = smoke ? 5_000 : 1_000_000;
-    const cluster = process.env.BENCH_DATABASE_URL ? undefined : await startPostgresCluster();
-    const adminUrl = process.env.BENCH_DATABASE_URL ?? cluster!.url;
-    const dbName = `bench_dataset_${process.pid}`;
-    const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
-    await admin.unsafe(`drop database if exists ${dbName}`);
-    await admin.unsafe(`create database ${dbName}`);
-    const url = withDatabase(adminUrl, dbName);
-    const database = await openDatabase({ url, poolMax: 4 });
+    // Bulk-loaded test data, so the cluster runs without fsync (the build only reads, then stores one snapshot).
+    const bench = await benchDatabase('dataset', { durable: false, poolMax: 4 });
+    const { url } = bench;
     const raw = postgres(url, { max: 2, onnotice: () => {} });
     const keyText = { messageKey: KeyRing.generateKey(), hmacKey: KeyRing.generateKey() };
     const keys = new KeyRing(keyText);
@@ -184,10 +179,7 @@ export const datasetBenchmark: Benchmark = {
       };
     } finally {
       await raw.end();
-      await database.close();
-      await admin.unsafe(`drop database if exists ${dbName} with (force)`);
-      await admin.end();
-      cluster?.destroy();
+      await bench.dispose();
     }
   },
 };

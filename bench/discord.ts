@@ -3,7 +3,7 @@ import path from 'node:path';
 import { startBot } from '../test/support/bot-process.js';
 import { LocalDiscord } from '../test/support/local-discord/index.js';
 import type { RecordedRequest } from '../test/support/local-discord/index.js';
-import { ensureOllama } from '../test/support/ollama.js';
+import { benchOllama } from '../test/support/ollama.js';
 import { startPostgresCluster } from '../test/support/pg-cluster.js';
 import type { Benchmark } from './harness.js';
 import { percentile } from './harness.js';
@@ -42,7 +42,7 @@ export const discordBenchmark: Benchmark = {
     const conversations = smoke ? 3 : 50;
     const turnsEach = smoke ? 3 : 40;
     const warmupEach = smoke ? 1 : 4;
-    const ollama = process.env.OLLAMA_HOST && process.env.OLLAMA_BASE_MODEL ? { host: process.env.OLLAMA_HOST, baseModel: process.env.OLLAMA_BASE_MODEL } : ensureOllama();
+    const ollama = benchOllama();
     const cluster = process.env.BENCH_DATABASE_URL ? undefined : await startPostgresCluster({ durable: true });
     const discord = await LocalDiscord.start({ token: `MTA0.${'b'.repeat(66)}`, interactionAckMs: 10_000 });
     const bot = await startBot(discord.env(), {

@@ -21,6 +21,12 @@ export function ensureOllama(): { host: string; baseModel: string } {
   return { host: env.OLLAMA_HOST, baseModel: env.OLLAMA_BASE_MODEL };
 }
 
+/** The model server for benchmarks: OLLAMA_HOST/OLLAMA_BASE_MODEL when both are set, else `npm run setup`. */
+export function benchOllama(): { host: string; baseModel: string } {
+  const { OLLAMA_HOST: host, OLLAMA_BASE_MODEL: baseModel } = process.env;
+  return host && baseModel ? { host, baseModel } : ensureOllama();
+}
+
 /** A private Ollama server on its own port (same binary and models), for tests that stop it. */
 export function privateOllama(port: number): { host: string; start(): void; stop(): void } {
   const env = { ...process.env, OLLAMA_PORT: String(port), OLLAMA_HOST: '' };
