@@ -15,7 +15,7 @@ import {
 } from 'discord.js';
 import { eq } from 'drizzle-orm';
 import type { Logger } from 'pino';
-import { COMMANDS, findCommand } from '../../commands/index.js';
+import { findCommand } from '../../commands/index.js';
 import { dispatch } from '../../commands/dispatch.js';
 import type { App } from '../app.js';
 import { personaReplies } from '../db/schema.js';
@@ -204,6 +204,3 @@ export async function startDiscord(app: App, log: Logger): Promise<{ client: Cli
     },
   };
 }
-
-/** For the command table in docs and tests. */
-export const REGISTERED_COMMANDS = COMMANDS.map((c) => c.data.name);
