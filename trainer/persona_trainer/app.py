@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Optional
 
 import torch
-from fastapi import Depends, FastAPI, HTTPException, Request, Response
+from fastapi import Depends, FastAPI, Header, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -80,12 +80,16 @@ def create_app(jobs_dir: Optional[str] = None, token: Optional[str] = None, runn
                       gpu=torch.cuda.get_device_name(0) if cuda else None, version=__version__)
 
     @app.post("/v1/jobs", status_code=201, response_model=JobCreated, dependencies=[Depends(auth)])
-    def create_job(req: JobRequest):
+    def create_job(req: JobRequest, response: Response,
+                   idempotency_key: Optional[str] = Header(None, min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$",
+                                                           description="Replays with the same key return the first job (200) instead of starting another.")):
         try:
-            state = manager.submit(req)
+            state, created = manager.submit(req, idempotency_key)
         except ValueError as e:
             return JSONResponse({"error": f"base_model: {e}", "detail": [
                 {"loc": ["body", "base_model"], "field": "base_model", "msg": str(e), "type": "value_error"}]}, status_code=422)
+        if not created:
+            response.status_code = 200
         return JobCreated(id=state["id"], status=store.load(state["id"])["status"])
 
     @app.get("/v1/jobs/{job_id}", response_model=JobView, dependencies=[Depends(auth)])

@@ -65,7 +65,7 @@ class JobStore:
         except JobNotFound:
             return False
 
-    def create(self, req: JobRequest) -> dict:
+    def create(self, req: JobRequest, idempotency_key: Optional[str] = None) -> dict:
         job_id = uuid.uuid4().hex[:16]
         d = self.dir(job_id)
         (d / "dataset").mkdir(parents=True)
@@ -77,7 +77,8 @@ class JobStore:
         state = {"id": job_id, "persona": req.persona, "base_model": req.base_model,
                  "hyperparameters": req.hyperparameters.model_dump(), "status": "queued",
                  "progress": {"step": 0, "total_steps": None, "fraction": 0.0, "eta_s": None},
-                 "metrics": {}, "error": None, "created_at": t, "updated_at": t, "attempts": 0}
+                 "metrics": {}, "error": None, "created_at": t, "updated_at": t, "attempts": 0,
+                 "idempotency_key": idempotency_key}
         with self.lock:
             _write_json(d / "state.json", state)
             (d / "events.jsonl").touch()
@@ -220,14 +221,21 @@ class JobManager:
                 self.queue.put((jid, False))
 
     # ---- API operations
-    def submit(self, req: JobRequest) -> dict:
+    def submit(self, req: JobRequest, idempotency_key: Optional[str] = None) -> tuple[dict, bool]:
+        """Queues a job; with a key already used, returns that job instead (a client that lost the
+        answer and asked again gets the same job, never a second one). Returns (state, created)."""
         from .model import resolve_base_model
 
-        resolve_base_model(req.base_model)  # ValueError -> 422 with the reason
-        state = self.store.create(req)
-        self.store.append_event(state["id"], "status", status="queued", message="job queued")
+        with self.store.lock:
+            if idempotency_key:
+                earlier = next((s for s in self.store.all() if s.get("idempotency_key") == idempotency_key), None)
+                if earlier is not None:
+                    return earlier, False
+            resolve_base_model(req.base_model)  # ValueError -> 422 with the reason
+            state = self.store.create(req, idempotency_key)
+            self.store.append_event(state["id"], "status", status="queued", message="job queued")
         self.queue.put((state["id"], False))
-        return state
+        return state, True
 
     def cancel(self, job_id: str) -> dict:
         with self.store.lock:

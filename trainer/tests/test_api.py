@@ -172,3 +172,17 @@ def test_restart_resumes_running_jobs_or_fails_them_with_a_reason(tmp_path, gguf
     assert store.load(queued["id"])["status"] == "succeeded"
     msgs = [e.get("message", "") for e in store.events(resumable["id"])]
     assert any("resumes from its last checkpoint" in m for m in msgs)
+
+
+def test_idempotency_key_replay_returns_the_first_job(env, tmp_path):
+    client, _, _ = env
+    headers = {**AUTH, "Idempotency-Key": "bot-job-5f1c"}
+    first = client.post("/v1/jobs", json=canary_request(), headers=headers)
+    again = client.post("/v1/jobs", json=canary_request(), headers=headers)
+    assert first.status_code == 201 and again.status_code == 200
+    assert again.json()["id"] == first.json()["id"]
+    assert len(list(tmp_path.glob("*/state.json"))) == 1, "a replay starts no second job"
+    other = client.post("/v1/jobs", json=canary_request(), headers={**AUTH, "Idempotency-Key": "bot-job-other"})
+    assert other.status_code == 201 and other.json()["id"] != first.json()["id"]
+    bad = client.post("/v1/jobs", json=canary_request(), headers={**AUTH, "Idempotency-Key": "x" * 200})
+    assert bad.status_code == 422 and "idempotency-key" in bad.json()["error"].lower()
