@@ -1,4 +1,4 @@
-import { createCanvas } from '@napi-rs/canvas';
+import { chartFrame } from './chart.js';
 import { sql } from 'drizzle-orm';
 import type { Database } from '../db/client.js';
 
@@ -66,29 +66,10 @@ export class ScorecardService {
 
 /** A bar chart of 👍 rate per version with Wilson intervals, as PNG (rendered server-side). */
 export function renderScorecardPng(personaName: string, scores: VersionScore[]): Buffer {
-  const width = 640;
-  const height = 360;
-  const pad = { left: 56, right: 20, top: 44, bottom: 56 };
-  const canvas = createCanvas(width, height);
-  const g = canvas.getContext('2d');
-  g.fillStyle = '#ffffff';
-  g.fillRect(0, 0, width, height);
-  g.fillStyle = '#111827';
-  g.font = 'bold 16px sans-serif';
-  g.fillText(`${personaName}: 👍 share of votes per version (95% Wilson interval)`.slice(0, 80), pad.left, 26);
-  const plotW = width - pad.left - pad.right;
-  const plotH = height - pad.top - pad.bottom;
-  g.strokeStyle = '#9ca3af';
-  g.font = '12px sans-serif';
-  for (let t = 0; t <= 4; t++) {
-    const y = pad.top + plotH - (t / 4) * plotH;
-    g.beginPath();
-    g.moveTo(pad.left, y);
-    g.lineTo(width - pad.right, y);
-    g.stroke();
-    g.fillStyle = '#374151';
-    g.fillText(`${t * 25}%`, 12, y + 4);
-  }
+  const { g, plot, height, png } = chartFrame(`${personaName}: 👍 share of votes per version (95% Wilson interval)`, ['0%', '25%', '50%', '75%', '100%']);
+  const plotW = plot.width;
+  const plotH = plot.height;
+  const pad = { left: plot.left, top: plot.top, bottom: height - plot.top - plot.height };
   const slot = plotW / Math.max(1, scores.length);
   scores.forEach((s, i) => {
     const x = pad.left + i * slot + slot * 0.2;
@@ -115,5 +96,5 @@ export function renderScorecardPng(personaName: string, scores: VersionScore[]):
     g.fillStyle = '#111827';
     g.fillText(`${s.label} (${s.replies} replies, ${s.up + s.down} votes)`.slice(0, 40), x - slot * 0.15, height - pad.bottom + 20);
   });
-  return canvas.toBuffer('image/png');
+  return png();
 }
