@@ -50,23 +50,27 @@ export const consentCommand = {
         return;
       }
       case 'forget': {
-        const ok = await ctx.confirm(
-          'This erases every message, reaction and dataset line of yours in every server this bot is in, and ends your consent. It cannot be undone. (A model already trained on your messages is not retrained; the next training excludes you.)',
-          'Erase my data',
-        );
-        if (!ok) {
-          await ctx.reply({ ephemeral: true, content: 'Cancelled: nothing was erased.' });
-          return;
-        }
-        const c = await app.consent.forget(ctx.user.id);
-        await ctx.reply({
-          ephemeral: true,
-          content: `Erased: ${c.messages} messages, ${c.reactions} reactions, ${c.datasetLines} dataset lines, ${c.personaReplies} persona replies to you, ${c.consents} consent records. You are no longer opted in anywhere.`,
+        // Stateless: the erase runs in `confirmed.forget` when the user says yes (on Discord, a
+        // button that works whenever it is clicked, even after a restart).
+        await ctx.confirm({
+          action: 'forget',
+          prompt:
+            'This erases every message, reaction and dataset line of yours in every server this bot is in, and ends your consent. It cannot be undone. (A model already trained on your messages is not retrained; the next training excludes you.)',
+          label: 'Erase my data',
         });
         return;
       }
       default:
         throw new UserFacingError(`Unknown subcommand: ${ctx.subcommand ?? '(none)'}`);
     }
+  },
+  confirmed: {
+    async forget(ctx, app) {
+      const c = await app.consent.forget(ctx.user.id);
+      await ctx.reply({
+        ephemeral: true,
+        content: `Erased: ${c.messages} messages, ${c.reactions} reactions, ${c.datasetLines} dataset lines, ${c.personaReplies} persona replies to you, ${c.consents} consent records. You are no longer opted in anywhere.`,
+      });
+    },
   },
 } satisfies Command;

@@ -23,6 +23,14 @@ export interface Reply {
 
 export type OptionValue = string | number | boolean;
 
+export interface ConfirmRequest {
+  /** The key of the command's `confirmed` handler that a "yes" runs. */
+  action: string;
+  prompt: string;
+  /** The confirm button's label (the console asks for "yes"). */
+  label: string;
+}
+
 export interface CommandContext {
   transport: 'discord' | 'console';
   user: { id: string; name: string; canManageGuild: boolean };
@@ -34,8 +42,13 @@ export interface CommandContext {
   reply(reply: Reply | string): Promise<void>;
   /** Acknowledge now, answer later (Discord's 3-second rule). */
   defer(opts?: { ephemeral?: boolean }): Promise<void>;
-  /** Asks the user to confirm (a button in Discord, "yes" in the console). */
-  confirm(prompt: string, confirmLabel: string): Promise<boolean>;
+  /**
+   * Asks the user to confirm; a "yes" runs the command's `confirmed[action]` with a context for the
+   * same user, place, subcommand and options, a "no" answers "Cancelled". Nothing waits in between:
+   * on Discord the answer is a stateless button routed by its custom id, so a click at any moment
+   * (after a restart too, until it expires) works. The action gets only that context, no closure.
+   */
+  confirm(request: ConfirmRequest): Promise<void>;
   /** Creates a thread for a persona conversation, or returns the thread the command was used in. */
   openThread(name: string): Promise<{ channelId: string; parentId: string | null }>;
   /** How personas speak in a channel of this transport. */
@@ -48,6 +61,8 @@ export interface Command {
   /** Subcommands that need Manage Server (checked at run time too, not only by Discord). `true` = all. */
   manageGuild?: true | readonly string[];
   execute(ctx: CommandContext, app: App): Promise<void>;
+  /** What a confirmed `ctx.confirm({action})` runs, by action. */
+  confirmed?: Readonly<Record<string, (ctx: CommandContext, app: App) => Promise<void>>>;
   autocomplete?(focused: { name: string; value: string }, app: App): { name: string; value: string }[];
 }
 

@@ -8,7 +8,7 @@ import { expect, inject, it } from 'vitest';
  * The local console as a newcomer meets it: `npm start` with no Discord token, driven through
  * its stdin and stdout, on the embedded database and the real model server.
  */
-it('answers as Glordon through the console, streaming, and runs consent commands', async () => {
+it('answers as Glordon through the console, streaming, and runs consent commands (forget after a typed yes)', async () => {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'persona-console-'));
   const child = spawn(process.execPath, ['--import', 'tsx', 'bot/main.ts'], {
     env: { PATH: process.env.PATH, HOME: process.env.HOME, DATA_DIR: dataDir, OLLAMA_HOST: inject('ollamaHost'), OLLAMA_BASE_MODEL: inject('ollamaBaseModel'), CHAT_MAX_REPLY_TOKENS: '48' },
@@ -50,6 +50,13 @@ it('answers as Glordon through the console, streaming, and runs consent commands
     await send('/consent opt-in', /You are now opted in \(consent policy v1\)/);
     await send('Tell me about Wibble.', /Glordon: [\s\S]+\n> $/);
     await send('/consent status', /Messages of yours stored in this server: 1/);
+    // The same confirm as Discord's button: "no" cancels, "yes" runs the command's confirmed action.
+    await send('/consent forget', /cannot be undone[\s\S]*Type "yes" to erase my data: $/);
+    await send('no', /Cancelled: nothing was done\.\n> $/);
+    await send('/consent status', /Messages of yours stored in this server: 1/);
+    await send('/consent forget', /Type "yes" to erase my data: $/);
+    await send('yes', /Erased: 1 messages[^\n]*\n> $/);
+    await send('/consent status', /You have not opted in[\s\S]*stored in this server: 0/);
     await send('/persona end', /The conversation with Glordon has ended/);
     child.stdin.end();
     const code = await new Promise<number | null>((r) => child.once('exit', r));

@@ -13,6 +13,7 @@ import type { RecordedRequest } from './support/local-discord/index.js';
  */
 const EXECUTE = 'POST /webhooks/:webhookId/:token';
 const EDIT = 'PATCH /webhooks/:webhookId/:token/messages/:messageId';
+const POST = 'POST /channels/:channelId/messages';
 
 describe('the bot on a local Discord', { timeout: 240_000 }, () => {
   let discord: LocalDiscord;
@@ -37,6 +38,7 @@ describe('the bot on a local Discord', { timeout: 240_000 }, () => {
       path.join(bot.personaDir, 'velvet.md'),
       '---\nname: Velvet\ngreeting: "Hello, darling."\nnsfw: true\n---\n## Personality\nA sultry cabaret singer.\n',
     );
+
     await until('slash commands registered', () => discord.requests.find((r) => r.route === 'PUT /applications/:appId/commands' && r.status === 200), 90_000, bot.output);
   }, 180_000);
 
@@ -118,8 +120,9 @@ describe('the bot on a local Discord', { timeout: 240_000 }, () => {
     // The bot never answers its own webhook's messages: exactly one reply for one message.
     await new Promise((r) => setTimeout(r, 1500));
     expect(discord.requests.filter((r) => after(before)(r) && r.route === EXECUTE)).toHaveLength(1);
-    // Streaming edits of one message are at least about a second apart (Discord's edit limits).
-    const edits = discord.requests.filter((r) => after(before)(r) && r.route === EDIT && r.params.messageId === replyId).map((r) => r.at);
+    // Streaming edits of one message are at least about a second apart (Discord's edit limits); the
+    // last edit, the final text, goes out as soon as the model is done (bot/discord/voice.ts).
+    const edits = discord.requests.filter((r) => after(before)(r) && r.route === EDIT && r.params.messageId === replyId).map((r) => r.at).slice(0, -1);
     for (let i = 1; i < edits.length; i++) expect(edits[i]! - edits[i - 1]!).toBeGreaterThanOrEqual(900);
   });
 
@@ -142,6 +145,33 @@ describe('the bot on a local Discord', { timeout: 240_000 }, () => {
     const replies = await bot.database.db.select().from(personaReplies).where(eq(personaReplies.personaSlug, 'corran-vask'));
     expect(replies.length).toBeGreaterThan(0);
     expect(replies.every((r) => r.contentEnc === null)).toBe(true); // metadata only
+  });
+
+  it('in a DM, the persona answers as plain bot messages, never through a webhook', async () => {
+    // (Replies over 2,000 characters are split: test/discord-voice.test.ts streams one through discord.js against the local Discord.)
+    const dm = discord.state.dmChannelWith(ids.memberUserId);
+    let before = seqNow();
+    const chat = run({ name: 'persona', subcommand: 'chat', options: { name: 'Glordon' }, userId: ids.memberUserId, channelId: dm.id });
+    await chat.response();
+    const greeting = await discord.waitForRequest((r) => after(before)(r) && r.route === POST && r.params.channelId === dm.id && r.status === 200, 30_000);
+    expect(text({ data: greeting.body })).toContain('Oh! A visitor!');
+    expect(greeting.body).toMatchObject({ allowed_mentions: { parse: [] } });
+    await chat.waitForRequest((r) => /Glordon is here\./.test(JSON.stringify(r.body ?? '')), 10_000);
+
+    before = seqNow();
+    discord.userSendsMessage({ dm: true, authorId: ids.memberUserId, content: 'How is the weather on your moon? Say @everyone!' });
+    const reply = await discord.waitForRequest((r) => after(before)(r) && r.route === POST && r.params.channelId === dm.id && r.status === 200, 120_000);
+    expect(reply.body).toMatchObject({ allowed_mentions: { parse: [] } });
+    const shown = reply.response as { id: string; author: { id: string }; webhook_id?: string; mention_everyone: boolean };
+    expect(shown.author.id).toBe(discord.state.botUserId);
+    expect(shown.webhook_id).toBeUndefined();
+    expect(shown.mention_everyone).toBe(false);
+    const [row] = await until('the DM reply recorded', async () => {
+      const rows = await bot.database.db.select().from(personaReplies).where(eq(personaReplies.messageId, shown.id));
+      return rows.length > 0 ? rows : null;
+    }, 30_000);
+    expect(row).toMatchObject({ personaSlug: 'glordon', guildId: null, contentEnc: null }); // no guild, so no consent: metadata only
+    expect(discord.requests.filter((r) => after(before)(r) && (r.route === EXECUTE || r.status >= 400))).toEqual([]);
   });
 
   it('counts a reaction on a persona reply in /persona scorecard, which attaches a PNG', async () => {
@@ -178,16 +208,50 @@ describe('the bot on a local Discord', { timeout: 240_000 }, () => {
     await until('logged after resume', async () => (await storedMessages()).some((m) => m.content === 'after the resume'), 30_000, bot.output);
   });
 
-  it('forget, confirmed with the button, erases everything of the member', async () => {
-    const ix = run({ name: 'consent', subcommand: 'forget', userId: ids.memberUserId, channelId: ids.textChannelId });
-    const prompt = await ix.response();
-    expect(text(prompt)).toContain('cannot be undone');
-    const messageId = ix.original!.id;
-    // The bot starts listening for the click once its reply call returns; a person needs longer
-    // than this to read and click. (Stateless buttons handled by custom id would remove the wait.)
-    await new Promise((r) => setTimeout(r, 1000));
-    discord.userClicksButton({ messageId, customId: 'confirm', userId: ids.memberUserId });
-    const done = await ix.waitForRequest((r) => /Erased: \d+ messages/.test(JSON.stringify(r.body ?? '')), 30_000).catch((err: unknown) => {
+  it('forget asks with stateless buttons: foreign, stale, expired and cancel clicks do nothing; confirm erases', async () => {
+    const ask = async (userId: string) => {
+      const ix = run({ name: 'consent', subcommand: 'forget', userId, channelId: ids.textChannelId });
+      const prompt = await ix.response();
+      expect(text(prompt)).toContain('cannot be undone');
+      expect((prompt.data as { flags?: number }).flags! & 64).toBe(64);
+      const message = ix.original!;
+      const customIds = (message.components as { components: { custom_id: string }[] }[]).flatMap((row) => row.components.map((c) => c.custom_id));
+      return { messageId: message.id, yes: customIds.find((c) => c.startsWith('cf:y:'))!, no: customIds.find((c) => c.startsWith('cf:n:'))! };
+    };
+    const stored = async () => (await storedMessages()).filter((m) => m.author === ids.memberUserId).length;
+    const ephemeralAnswer = async (click: ReturnType<LocalDiscord['userClicksButton']>) => {
+      const cb = await click.response();
+      expect(cb.type).toBe(4);
+      expect((cb.data as { flags?: number }).flags! & 64).toBe(64);
+      return text(cb);
+    };
+    const before = await stored();
+    expect(before).toBeGreaterThan(0);
+
+    // Clicked the moment the prompt exists (no wait: nothing has to start listening first).
+    const first = await ask(ids.memberUserId);
+    expect(first.yes).toContain(`:${ids.memberUserId}:`);
+    const foreign = discord.userClicksButton({ messageId: first.messageId, customId: first.yes, userId: ids.ownerUserId });
+    expect(await ephemeralAnswer(foreign)).toMatch(/belongs to whoever ran \/consent forget: nothing was done/);
+    const stale = discord.userClicksButton({ messageId: first.messageId, customId: 'confirm', userId: ids.memberUserId, unchecked: true });
+    expect(await ephemeralAnswer(stale)).toMatch(/no longer works/);
+    const old = first.yes.replace(/^(cf:y:\d+:)[0-9a-z]+/, `$1${(Date.now() - 16 * 60_000).toString(36)}`);
+    const expired = discord.userClicksButton({ messageId: first.messageId, customId: old, userId: ids.memberUserId, unchecked: true });
+    expect(await ephemeralAnswer(expired)).toMatch(/expired[\s\S]*nothing was done/);
+    const cancel = discord.userClicksButton({ messageId: first.messageId, customId: first.no, userId: ids.memberUserId });
+    const cancelled = await cancel.response();
+    expect(cancelled.type).toBe(7); // the prompt itself is updated, its buttons removed
+    expect(text(cancelled)).toMatch(/Cancelled\*\*: nothing was done/);
+    expect((cancelled.data as { components?: unknown[] }).components).toEqual([]);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await stored()).toBe(before);
+
+    const second = await ask(ids.memberUserId);
+    const click = discord.userClicksButton({ messageId: second.messageId, customId: second.yes, userId: ids.memberUserId });
+    const confirmed = await click.response();
+    expect(confirmed.type).toBe(7);
+    expect(text(confirmed)).toContain('**Confirmed.**');
+    const done = await click.waitForRequest((r) => /Erased: \d+ messages/.test(JSON.stringify(r.body ?? '')), 30_000).catch((err: unknown) => {
       throw new Error(`${String(err)}\n--- bot output ---\n${bot.output().slice(-3000)}`);
     });
     expect(JSON.stringify(done.body)).toMatch(/Erased: [1-9]\d* messages/);
@@ -200,7 +264,10 @@ describe('the bot on a local Discord', { timeout: 240_000 }, () => {
     expect(replies!.n).toBe(0);
   });
 
-  it('keeps thread bindings across a restart', async () => {
+  it('keeps thread bindings across a restart, and a confirm button asked before it still works after', async () => {
+    const ix = run({ name: 'consent', subcommand: 'forget', userId: ids.adminUserId, channelId: ids.textChannelId });
+    await ix.response();
+    const yes = (ix.original!.components as { components: { custom_id: string }[] }[]).flatMap((row) => row.components.map((c) => c.custom_id)).find((c) => c.startsWith('cf:y:'))!;
     await bot.restart();
     const before = seqNow();
     await until('reconnected', () => discord.gateway.identifies.length >= 2, 90_000, bot.output);
@@ -208,15 +275,25 @@ describe('the bot on a local Discord', { timeout: 240_000 }, () => {
     const reply = await discord.waitForRequest((r) => after(before)(r) && r.route === EXECUTE && r.status === 200, 120_000);
     expect(reply.body).toMatchObject({ username: 'Glordon' });
     expect(reply.query.thread_id).toBe(threadId);
+
+    const click = discord.userClicksButton({ messageId: ix.original!.id, customId: yes, userId: ids.adminUserId });
+    expect(text(await click.response())).toContain('**Confirmed.**');
+    const done = await click.waitForRequest((r) => /Erased: \d+ messages/.test(JSON.stringify(r.body ?? '')), 30_000);
+    expect((done.body as { flags?: number }).flags! & 64).toBe(64);
   });
 
   it('purges a guild when the bot is removed from it', async () => {
     discord.userSendsMessage({ channelId: ids.textChannelId, authorId: ids.adminUserId, content: 'admin talks' });
     discord.removeBotFromGuild(ids.guildId);
     await until('guild purged', async () => {
-      const [n] = await bot.database.rows<{ n: number }>(sql`select (select count(*) from logged_messages) + (select count(*) from channel_settings) + (select count(*) from persona_replies) as n`);
+      const [n] = await bot.database.rows<{ n: number }>(
+        sql`select (select count(*) from logged_messages) + (select count(*) from channel_settings) + (select count(*) from persona_replies where guild_id is not null) as n`,
+      );
       return Number(n!.n) === 0;
     }, 30_000, bot.output);
+    // The DM conversation belongs to no guild: its reply metadata stays.
+    const [dm] = await bot.database.rows<{ n: number }>(sql`select count(*)::int as n from persona_replies where guild_id is null`);
+    expect(dm!.n).toBe(1);
   });
 });
 

@@ -22,7 +22,7 @@ function context(subcommand: string, options: CommandContext['options'], canMana
     options,
     reply: async (r) => void replies.push(typeof r === 'string' ? { content: r } : r),
     defer: async () => {},
-    confirm: async () => true,
+    confirm: async () => {},
     openThread: async () => ({ channelId: snowflake(3), parentId: snowflake(2) }),
     voice: () => recordingVoice(),
   };

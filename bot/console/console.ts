@@ -4,7 +4,7 @@ import readline from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import { COMMANDS } from '../../commands/index.js';
 import { dispatch } from '../../commands/dispatch.js';
-import type { CommandContext, Reply } from '../../commands/types.js';
+import type { Command, CommandContext, Reply } from '../../commands/types.js';
 import type { App } from '../app.js';
 import type { Logger } from '../logger.js';
 import type { PersonaVoice } from '../services/chat.js';
@@ -55,7 +55,7 @@ export async function runConsole(app: App, io: { input: Readable; output: Writab
     },
   };
 
-  const context = (subcommand: string | null, options: CommandContext['options']): CommandContext => ({
+  const context = (command: Command, subcommand: string | null, options: CommandContext['options']): CommandContext => ({
     transport: 'console',
     user: { id: CONSOLE_USER_ID, name: userName, canManageGuild: true },
     guildId: CONSOLE_GUILD_ID,
@@ -75,10 +75,14 @@ export async function runConsole(app: App, io: { input: Readable; output: Writab
       }
     },
     async defer() {},
-    async confirm(question, label) {
-      out(`${question}\nType "yes" to ${label.toLowerCase()}: `);
+    async confirm({ prompt, label, action }) {
+      out(`${prompt}\nType "yes" to ${label.toLowerCase()}: `);
       const answer = await lines.next();
-      return !answer.done && answer.value.trim().toLowerCase() === 'yes';
+      if (answer.done || answer.value.trim().toLowerCase() !== 'yes') return void out('Cancelled: nothing was done.\n');
+      // The same continuation a Discord button runs, with a context for the same place and options.
+      const run = command.confirmed?.[action];
+      if (!run) throw new Error(`/${command.data.name} has no confirmed action "${action}"`);
+      await run(context(command, subcommand, options), app);
     },
     async openThread() {
       return { channelId: CONSOLE_CHANNEL_ID, parentId: null };
@@ -107,7 +111,7 @@ export async function runConsole(app: App, io: { input: Readable; output: Writab
       if (err instanceof UserFacingError) return void out(`${err.message}\n`);
       throw err;
     }
-    await dispatch(parsed.command, context(parsed.subcommand, parsed.options), app, io.log);
+    await dispatch(parsed.command, context(parsed.command, parsed.subcommand, parsed.options), app, io.log);
   }
 
   async function chat(text: string): Promise<void> {

@@ -2,10 +2,12 @@ import {
   Client,
   Events,
   GatewayIntentBits,
+  MessageFlags,
   Options,
   Partials,
   PermissionFlagsBits,
   Routes,
+  type ButtonInteraction,
   type Message,
   type MessageReaction,
   type PartialMessage,
@@ -21,7 +23,8 @@ import type { App } from '../app.js';
 import { personaReplies } from '../db/schema.js';
 import { UserFacingError } from '../services/errors.js';
 import { THUMBS_DOWN, THUMBS_UP } from '../services/scorecard.js';
-import { interactionContext } from './context.js';
+import { judgeClick } from './confirm.js';
+import { confirmedContext, interactionContext } from './context.js';
 import { syncCommands } from './register.js';
 import { DiscordVoices } from './voice.js';
 
@@ -67,6 +70,7 @@ export async function startDiscord(app: App, log: Logger): Promise<{ client: Cli
         await interaction.respond(command?.autocomplete?.({ name: focused.name, value: String(focused.value) }, app) ?? []);
         return;
       }
+      if (interaction.isButton()) return void (await onButton(interaction));
       if (!interaction.isChatInputCommand()) return;
       const command = findCommand(interaction.commandName);
       if (!command) return void (await interaction.reply({ content: 'Unknown command.', flags: 64 }));
@@ -80,6 +84,30 @@ export async function startDiscord(app: App, log: Logger): Promise<{ client: Cli
       log.error({ err }, 'interaction handling failed');
     }
   });
+
+  /**
+   * Confirm buttons are stateless (confirm.ts): whatever the click needs is in its custom id, so
+   * it works the moment the prompt exists and after a restart. A click that may not run gets an
+   * ephemeral answer saying why.
+   */
+  async function onButton(click: ButtonInteraction): Promise<void> {
+    const verdict = judgeClick(click.customId, click.user.id);
+    const command = verdict.ok ? findCommand(verdict.token.command) : undefined;
+    if (!verdict.ok || !command) {
+      const answer = verdict.ok ? 'This button no longer works: nothing was done. Run the command again.' : verdict.answer;
+      await click.reply({ content: answer, flags: MessageFlags.Ephemeral, allowedMentions: { parse: [] } });
+      return;
+    }
+    const prompt = click.message.content;
+    // Answer the click at once (its own 3-second window) and take the buttons away.
+    if (verdict.token.answer === 'no') {
+      await click.update({ content: `${prompt}\n\n**Cancelled**: nothing was done.`, components: [], allowedMentions: { parse: [] } });
+      return;
+    }
+    await click.update({ content: `${prompt}\n\n**Confirmed.**`, components: [], allowedMentions: { parse: [] } });
+    // The command's confirmed action; its answers are follow-ups of the click.
+    await dispatch(command, confirmedContext(click, verdict.token, voices), app, log, verdict.token.action);
+  }
 
   client.on(Events.MessageCreate, (message) => void onMessage(message).catch((err) => log.error({ err }, 'message handling failed')));
 

@@ -6,11 +6,13 @@ import {
   ChannelType,
   MessageFlags,
   PermissionFlagsBits,
+  type ButtonInteraction,
   type ChatInputCommandInteraction,
   type CommandInteractionOption,
 } from 'discord.js';
 import type { CommandContext, OptionValue, Reply } from '../../commands/types.js';
 import { UserFacingError } from '../services/errors.js';
+import { encodeConfirm, type ConfirmToken } from './confirm.js';
 import type { DiscordVoices } from './voice.js';
 
 /** Discord answers "interaction failed" after 3 s: defer before that if the command is still working. */
@@ -25,15 +27,40 @@ function flattenOptions(options: readonly CommandInteractionOption[]): Record<st
   return out;
 }
 
-/** The discord.js adapter side of the transport-agnostic CommandContext. */
-export function interactionContext(interaction: ChatInputCommandInteraction, voices: DiscordVoices): CommandContext & { dispose(): void } {
+export type DiscordContext = CommandContext & { dispose(): void };
+
+/** The discord.js adapter side of the transport-agnostic CommandContext, for a slash command. */
+export function interactionContext(interaction: ChatInputCommandInteraction, voices: DiscordVoices): DiscordContext {
+  const autoDefer = setTimeout(() => {
+    if (!interaction.replied && !interaction.deferred) void interaction.deferReply({ flags: MessageFlags.Ephemeral }).catch(() => {});
+  }, AUTO_DEFER_MS);
+  return buildContext(interaction, voices, {
+    command: interaction.commandName,
+    subcommand: interaction.options.getSubcommand(false),
+    options: flattenOptions(interaction.options.data),
+    autoDefer,
+  });
+}
+
+/**
+ * The context for a command's confirmed action: from the click on a "yes" button, which the
+ * caller has already acknowledged (by updating the prompt), so replies are follow-ups. Subcommand
+ * and options come from the button's custom id.
+ */
+export function confirmedContext(click: ButtonInteraction, token: ConfirmToken, voices: DiscordVoices): DiscordContext {
+  return buildContext(click, voices, { command: token.command, subcommand: token.subcommand, options: token.options });
+}
+
+function buildContext(
+  interaction: ChatInputCommandInteraction | ButtonInteraction,
+  voices: DiscordVoices,
+  invocation: { command: string; subcommand: string | null; options: Record<string, OptionValue | undefined>; autoDefer?: NodeJS.Timeout },
+): DiscordContext {
   const channel = interaction.channel;
   const isThread = !!channel && channel.isThread();
   const parentId = isThread ? channel.parentId : null;
   const nsfw = !!channel && ('nsfw' in channel ? !!channel.nsfw : isThread && !!channel.parent && 'nsfw' in channel.parent && !!channel.parent.nsfw);
-  const autoDefer = setTimeout(() => {
-    if (!interaction.replied && !interaction.deferred) void interaction.deferReply({ flags: MessageFlags.Ephemeral }).catch(() => {});
-  }, AUTO_DEFER_MS);
+  const autoDefer = invocation.autoDefer;
 
   const toPayload = (r: Reply) => ({
     content: r.content,
@@ -41,7 +68,7 @@ export function interactionContext(interaction: ChatInputCommandInteraction, voi
     allowedMentions: { parse: [] as never[] },
   });
 
-  const ctx: CommandContext & { dispose(): void } = {
+  const ctx: DiscordContext = {
     transport: 'discord',
     user: {
       id: interaction.user.id,
@@ -50,8 +77,8 @@ export function interactionContext(interaction: ChatInputCommandInteraction, voi
     },
     guildId: interaction.guildId,
     channel: { id: interaction.channelId, parentId, nsfw, isThread, isDM: !interaction.inGuild() },
-    subcommand: interaction.options.getSubcommand(false),
-    options: flattenOptions(interaction.options.data),
+    subcommand: invocation.subcommand,
+    options: invocation.options,
     async reply(r) {
       const reply = typeof r === 'string' ? { content: r } : r;
       clearTimeout(autoDefer);
@@ -69,26 +96,23 @@ export function interactionContext(interaction: ChatInputCommandInteraction, voi
       if (interaction.deferred || interaction.replied) return;
       await interaction.deferReply({ flags: opts?.ephemeral ? MessageFlags.Ephemeral : undefined });
     },
-    async confirm(prompt, label) {
+    async confirm({ prompt, label, action }) {
       clearTimeout(autoDefer);
+      // Stateless buttons: the click is routed by its custom id (bot.ts), whenever it comes.
+      const options: Record<string, OptionValue> = {};
+      for (const [k, v] of Object.entries(invocation.options)) if (v !== undefined) options[k] = v;
+      const token = { userId: interaction.user.id, issuedAt: Date.now(), command: invocation.command, subcommand: invocation.subcommand, action, options };
       const row = new ActionRowBuilder<ButtonBuilder>().addComponents(
-        new ButtonBuilder().setCustomId('confirm').setLabel(label).setStyle(ButtonStyle.Danger),
-        new ButtonBuilder().setCustomId('cancel').setLabel('Cancel').setStyle(ButtonStyle.Secondary),
+        new ButtonBuilder().setCustomId(encodeConfirm({ ...token, answer: 'yes' })).setLabel(label.slice(0, 80)).setStyle(ButtonStyle.Danger),
+        new ButtonBuilder().setCustomId(encodeConfirm({ ...token, answer: 'no' })).setLabel('Cancel').setStyle(ButtonStyle.Secondary),
       );
-      const payload = { content: prompt, components: [row], flags: MessageFlags.Ephemeral as const, withResponse: true as const };
-      const sent = interaction.deferred || interaction.replied ? await interaction.followUp({ content: prompt, components: [row], flags: MessageFlags.Ephemeral }) : (await interaction.reply(payload)).resource?.message;
-      if (!sent) return false;
-      try {
-        const click = await sent.awaitMessageComponent({ filter: (i) => i.user.id === interaction.user.id, time: 120_000 });
-        // Acknowledge the click at once (its own 3-second window); the outcome arrives as a follow-up.
-        await click.update({ content: click.customId === 'confirm' ? `${prompt}\n\n**Confirmed.**` : `${prompt}\n\n**Cancelled.**`, components: [] });
-        return click.customId === 'confirm';
-      } catch {
-        await interaction.editReply({ content: `${prompt}\n\nNo answer within 2 minutes: nothing was done.`, components: [] }).catch(() => {});
-        return false;
-      }
+      const payload = { content: prompt, components: [row], allowedMentions: { parse: [] as never[] }, flags: MessageFlags.Ephemeral as const };
+      if (interaction.deferred || interaction.replied) await interaction.followUp(payload);
+      else await interaction.reply(payload);
     },
     async openThread(name) {
+      // In a DM the conversation is the DM itself; the persona answers as plain bot messages.
+      if (!interaction.inGuild()) return { channelId: interaction.channelId, parentId: null };
       if (!channel || channel.type !== ChannelType.GuildText) {
         throw new UserFacingError('Persona conversations start in a server text channel (or in a thread).');
       }

@@ -145,7 +145,9 @@ export class DiscordVoices {
 
 /**
  * A reply that grows as tokens arrive: posted on the first token, edited at most once per
- * EDIT_INTERVAL_MS, continued in a new message past 2,000 characters.
+ * EDIT_INTERVAL_MS while streaming, continued in a new message past 2,000 characters. The final
+ * text is applied as soon as the model is done (one more edit, not throttled: discord.js still
+ * waits on the bucket's rate-limit headers).
  */
 class StreamedMessage {
   private text = '';
