@@ -68,13 +68,57 @@ interface ConversationState {
 }
 
 /**
+ * A per-key sliding-window limit (at most `limit` events per `windowMs`). Keys whose events have
+ * all left the window are pruned, at most once per window and amortised over calls, so the map
+ * holds only keys active in about the last two windows, however many users come and go.
+ */
+export class SlidingWindowLimiter {
+  private readonly events = new Map<string, number[]>();
+  private nextSweep: number;
+
+  constructor(
+    private readonly limit: number,
+    private readonly windowMs: number,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.nextSweep = now() + windowMs;
+  }
+
+  /** Records an event for `key` and returns 0, or returns the ms to wait when `key` is over its limit (nothing recorded). */
+  take(key: string): number {
+    const now = this.now();
+    if (now >= this.nextSweep) this.sweep(now);
+    const recent = (this.events.get(key) ?? []).filter((t) => now - t < this.windowMs);
+    if (recent.length >= this.limit) {
+      this.events.set(key, recent);
+      return this.windowMs - (now - recent[0]!);
+    }
+    recent.push(now);
+    this.events.set(key, recent);
+    return 0;
+  }
+
+  /** Keys currently tracked (for tests and diagnostics). */
+  get size(): number {
+    return this.events.size;
+  }
+
+  private sweep(now: number): void {
+    for (const [key, times] of this.events) {
+      if (now - times[times.length - 1]! >= this.windowMs) this.events.delete(key);
+    }
+    this.nextSweep = now + this.windowMs;
+  }
+}
+
+/**
  * Persona conversations: a conversation per (channel or thread, persona), bound in the database
  * so bindings survive restarts. History lives in memory only (bounded): a user who has not
  * consented leaves nothing behind but reply metadata. One turn at a time per conversation.
  */
 export class ChatService {
   private readonly state = new Map<string, ConversationState>();
-  private readonly rate = new Map<string, number[]>();
+  private readonly rate: SlidingWindowLimiter;
   private readonly activeModel = new Map<string, { model: string; versionId: number | null }>();
   /** channel id → its conversation (or none): every message asks, so it is cached; open/end keep it true. */
   private readonly bindings = new Map<string, Conversation | null>();
@@ -90,7 +134,9 @@ export class ChatService {
       settings: ChatSettings;
       log?: Logger;
     },
-  ) {}
+  ) {
+    this.rate = new SlidingWindowLimiter(deps.settings.ratePerMinute, 60_000);
+  }
 
   /** Binds a persona to a channel or thread (ending any other conversation there). */
   async open(input: { guildId: string | null; channelId: string; persona: PersonaCard; channelIsNsfw: boolean }): Promise<Conversation> {
@@ -317,14 +363,7 @@ export class ChatService {
   }
 
   private checkRate(userId: string): void {
-    const now = Date.now();
-    const recent = (this.rate.get(userId) ?? []).filter((t) => now - t < 60_000);
-    if (recent.length >= this.deps.settings.ratePerMinute) {
-      const wait = Math.ceil((60_000 - (now - recent[0]!)) / 1000);
-      this.rate.set(userId, recent);
-      throw new UserFacingError(`You're sending messages faster than I can answer. Try again in ${wait} s.`);
-    }
-    recent.push(now);
-    this.rate.set(userId, recent);
+    const waitMs = this.rate.take(userId);
+    if (waitMs > 0) throw new UserFacingError(`You're sending messages faster than I can answer. Try again in ${Math.ceil(waitMs / 1000)} s.`);
   }
 }
