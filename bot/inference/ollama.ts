@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Message } from 'ollama';
 import { Ollama } from 'ollama';
 import { UserFacingError } from '../services/errors.js';
@@ -130,6 +131,44 @@ export class OllamaClient {
       return models.some((m) => m.name === model || m.name === `${model}:latest` || m.model === model);
     } catch (err) {
       throw this.explain(err, model);
+    }
+  }
+
+  /**
+   * Creates `name` FROM `base` with a GGUF LoRA adapter: the file is uploaded as a blob by its
+   * digest (a HEAD first, so a re-run uploads nothing), then `create` refers to it. Creating a
+   * name that exists replaces it, so a retried publish converges on the same model.
+   */
+  async createAdapterModel(input: { name: string; base: string; adapter: Buffer; parameters?: Record<string, unknown> }): Promise<{ digest: string }> {
+    const digest = `sha256:${createHash('sha256').update(input.adapter).digest('hex')}`;
+    const blobUrl = `${this.host}/api/blobs/${digest}`;
+    try {
+      const head = await this.fetchWithTimeout(blobUrl, { method: 'HEAD' });
+      if (head.status !== 200) {
+        const res = await this.fetchWithTimeout(blobUrl, { method: 'POST', body: new Uint8Array(input.adapter) });
+        if (!res.ok) throw new Error(`uploading the adapter blob failed (${res.status}): ${(await res.text()).slice(0, 300)}`);
+      }
+      await this.client.create({
+        model: input.name,
+        from: input.base,
+        adapters: { 'adapter.gguf': digest },
+        ...(input.parameters && Object.keys(input.parameters).length ? { parameters: input.parameters } : {}),
+        stream: false,
+      });
+    } catch (err) {
+      throw this.explain(err, input.base);
+    }
+    return { digest };
+  }
+
+  /** Removes a model; a model that is not there is already removed. */
+  async deleteModel(name: string): Promise<void> {
+    try {
+      await this.client.delete({ model: name });
+    } catch (err) {
+      const e = this.explain(err, name);
+      if (e instanceof ModelMissingError) return;
+      throw e;
     }
   }
 
