@@ -14,6 +14,9 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY --from=build /app/migrations ./migrations
 COPY --from=build /app/persona-data ./persona-data
+# The trainer contract's JSON Schema and the hyperparameter presets, where dist/ looks for them.
+COPY --from=build /app/trainer/schema ./dist/trainer/schema
+COPY --from=build /app/trainer/presets ./dist/trainer/presets
 COPY package.json ./
 USER node
 VOLUME /data

@@ -19,6 +19,8 @@ import { PrivacyState } from './services/privacy-state.js';
 import { RetentionService } from './services/retention.js';
 import { ScorecardService } from './services/scorecard.js';
 import { DatasetService } from '../persona-data/dataset/build.js';
+import { FinetuneService } from './services/finetune.js';
+import { TrainerClient } from './trainer/client.js';
 import { WriterQueue } from './services/writer-queue.js';
 
 /** Everything the transports (Discord, console) call into. Dependencies point one way: services → db. */
@@ -38,6 +40,7 @@ export interface App {
   chat: ChatService;
   scorecards: ScorecardService;
   dataset: DatasetService;
+  finetune: FinetuneService;
   /** Drains the writer queue, stops cron jobs, closes the database. */
   close(): Promise<void>;
 }
@@ -98,6 +101,18 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
     dataDir: config.dataDir, // generated dialogues are cached in DATA_DIR/dataset-cache
     consent: (guildId, userId) => privacy.hasConsent(guildId, userId),
     drain: () => writer.drainPoint(), // logs, opt-outs and forgets already accepted land first
+    settings: config.dataset,
+  });
+  const finetune = new FinetuneService({
+    db: database.db,
+    keys,
+    personas,
+    dataset,
+    llm,
+    trainer: config.trainer ? new TrainerClient(config.trainer.url, config.trainer.token) : null,
+    invalidateModel: (slug) => chat.invalidateModel(slug),
+    settings: { ...config.finetune, defaultBaseModel: config.ollama.baseModel },
+    log: opts.logger?.child({ part: 'finetune' }),
   });
   return {
     config,
@@ -115,8 +130,10 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
     chat,
     scorecards: new ScorecardService(database),
     dataset,
+    finetune,
     async close() {
       retention.stop();
+      await finetune.stop();
       personas.stop();
       await writer.close();
       if (!opts.database) await database.close();

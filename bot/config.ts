@@ -81,6 +81,39 @@ const envSchema = z.object({
   CHAT_MAX_REPLY_TOKENS: intInRange(8, 8192, 256),
   CHAT_LORE_K: intInRange(0, 20, 3),
   CHAT_RATE_PER_MINUTE: intInRange(1, 600, 12),
+  DATASET_SYNTHETIC_PER_CHUNK: intInRange(0, 20, 2),
+  DATASET_PER_USER_SHARE: z.coerce
+    .number({ message: 'expected a share from 0.01 to 1, e.g. 0.2' })
+    .min(0.01, { message: 'expected a share from 0.01 to 1, e.g. 0.2' })
+    .max(1, { message: 'expected a share from 0.01 to 1, e.g. 0.2' })
+    .default(0.2),
+  DATASET_SPEAKERS_UNCAPPED: boolFlag(false),
+  TRAINER_URL: z.preprocess(emptyAsUndefined, z.url({ message: 'expected the trainer service URL, e.g. http://127.0.0.1:8000' }).optional()),
+  TRAINER_TOKEN: z.preprocess(emptyAsUndefined, z.string().min(16, { message: 'expected the trainer bearer token (16+ characters)' }).optional()),
+  FINETUNE_PRESET: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, { message: 'expected a preset name from trainer/presets, e.g. default or cpu-small' }).default('default'),
+  FINETUNE_HYPERPARAMETERS: z.preprocess(
+    emptyAsUndefined,
+    z
+      .string()
+      .transform((v, ctx) => {
+        try {
+          const parsed: unknown = JSON.parse(v);
+          if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) return parsed as Record<string, unknown>;
+        } catch {
+          // reported below
+        }
+        ctx.addIssue({ code: 'custom', message: 'expected a JSON object of hyperparameters, e.g. {"max_steps": 50}' });
+        return z.NEVER;
+      })
+      .optional(),
+  ),
+  FINETUNE_GATE: z.enum(['eval-loss', 'always'], { message: 'expected eval-loss or always' }).default('eval-loss'),
+  FINETUNE_POLL_MS: intInRange(100, 60_000, 2000),
+  FINETUNE_EDIT_MS: intInRange(1000, 60_000, 1500),
+  FINETUNE_RECONCILE_CRON: z
+    .string()
+    .regex(/^(\S+\s+){4,5}\S+$/, { message: 'expected a cron expression (five fields, or six with seconds first), e.g. "*/30 * * * * *"' })
+    .default('*/30 * * * * *'),
   DISCORD_TOKEN: z.preprocess(emptyAsUndefined, z.string().min(50, { message: 'expected a bot token from the Discord developer portal' }).optional()),
   DISCORD_APPLICATION_ID: z.preprocess(emptyAsUndefined, z.string().regex(/^\d{17,20}$/, { message: 'expected a numeric Discord snowflake id' }).optional()),
   DISCORD_API_URL: z.preprocess(emptyAsUndefined, z.url({ message: 'expected an http(s) URL such as https://discord.com/api' }).optional()),
@@ -103,6 +136,21 @@ export interface Config {
   personaDir: string;
   ollama: { host: string; baseModel: string; requestTimeoutMs: number };
   chat: { contextTokens: number; maxReplyTokens: number; loreK: number; ratePerMinute: number };
+  /** Dataset build settings an operator may change (the rest are the builder's defaults). */
+  dataset: { syntheticPerChunk: number; perUserShare: number; capExemptSpeakers: boolean };
+  /** Where /finetune sends jobs; absent = fine-tuning is not configured. */
+  trainer?: { url: string; token: string };
+  finetune: {
+    preset: string;
+    /** Hyperparameters over the preset (checked against the trainer contract at start-up). */
+    hyperparameters: Record<string, unknown>;
+    /** eval-loss: a new version becomes active only if its held-out loss is not worse than the active one's. */
+    gate: 'eval-loss' | 'always';
+    pollMs: number;
+    /** Least time between two edits of a job's status message (Discord rate-limits edits). */
+    editMs: number;
+    reconcileCron: string;
+  };
   discord: { token?: string; applicationId?: string; apiUrl?: string };
 }
 
@@ -130,6 +178,9 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
   if (e.DISCORD_TOKEN && !e.DISCORD_APPLICATION_ID) {
     problems.push('DISCORD_APPLICATION_ID: required when DISCORD_TOKEN is set (the application id from the developer portal)');
   }
+  if (e.TRAINER_URL && !e.TRAINER_TOKEN) {
+    problems.push('TRAINER_TOKEN: required when TRAINER_URL is set (the bearer token the trainer service was started with)');
+  }
   if (problems.length > 0) throw new ConfigError(problems);
 
   return {
@@ -150,6 +201,16 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     personaDir: e.PERSONA_DIR,
     ollama: { host: e.OLLAMA_HOST.replace(/\/$/, ''), baseModel: e.OLLAMA_BASE_MODEL, requestTimeoutMs: e.OLLAMA_REQUEST_TIMEOUT_MS },
     chat: { contextTokens: e.CHAT_CONTEXT_TOKENS, maxReplyTokens: e.CHAT_MAX_REPLY_TOKENS, loreK: e.CHAT_LORE_K, ratePerMinute: e.CHAT_RATE_PER_MINUTE },
+    dataset: { syntheticPerChunk: e.DATASET_SYNTHETIC_PER_CHUNK, perUserShare: e.DATASET_PER_USER_SHARE, capExemptSpeakers: e.DATASET_SPEAKERS_UNCAPPED },
+    ...(e.TRAINER_URL && e.TRAINER_TOKEN ? { trainer: { url: e.TRAINER_URL.replace(/\/$/, ''), token: e.TRAINER_TOKEN } } : {}),
+    finetune: {
+      preset: e.FINETUNE_PRESET,
+      hyperparameters: e.FINETUNE_HYPERPARAMETERS ?? {},
+      gate: e.FINETUNE_GATE,
+      pollMs: e.FINETUNE_POLL_MS,
+      editMs: e.FINETUNE_EDIT_MS,
+      reconcileCron: e.FINETUNE_RECONCILE_CRON,
+    },
     discord: { token: e.DISCORD_TOKEN, applicationId: e.DISCORD_APPLICATION_ID, apiUrl: e.DISCORD_API_URL },
   };
 }

@@ -1,6 +1,9 @@
+import path from 'node:path';
 import { createApp } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
 import { runConsole } from './console/console.js';
+import { consoleStatusBoard } from './console/status-board.js';
+import { discordStatusBoard } from './discord/status-board.js';
 import { startDiscord, StartupError } from './discord/bot.js';
 import { startHealthServer } from './health.js';
 import { createLogger } from './logger.js';
@@ -41,11 +44,16 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => void stop('SIGTERM'));
 
   if (consoleMode) {
+    app.finetune.attachBoard(consoleStatusBoard((text) => process.stdout.write(text), path.join(config.dataDir, 'attachments')));
+    app.finetune.startReconciler();
     await runConsole(app, { input: process.stdin, output: process.stdout, log, userName: process.env.USER });
     await stop('console closed');
   } else {
     try {
       const discord = await startDiscord(app, log.child({ part: 'discord' }));
+      // Jobs left running by an earlier process resume (and edit their status messages) once Discord is up.
+      app.finetune.attachBoard(discordStatusBoard(discord.client));
+      app.finetune.startReconciler();
       process.once('SIGTERM', () => void discord.stop());
     } catch (err) {
       if (!(err instanceof StartupError)) throw err;

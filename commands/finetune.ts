@@ -1,7 +1,10 @@
 import { PermissionFlagsBits, SlashCommandBuilder } from 'discord.js';
+import { shortId } from '../bot/services/finetune.js';
+import { UserFacingError } from '../bot/services/errors.js';
 import type { Command } from './types.js';
+import { optionString } from './types.js';
 
-/** Registered with its contract options now; the training pipeline arrives with its issue. */
+/** /finetune: start a training job (its live status message follows), check, list and cancel jobs. */
 export const finetuneCommand = {
   data: new SlashCommandBuilder()
     .setName('finetune')
@@ -31,8 +34,52 @@ export const finetuneCommand = {
         .addStringOption((o) => o.setName('job').setDescription('Job id').setRequired(true).setMaxLength(64)),
     ),
   manageGuild: true,
-  async execute(ctx) {
-    await ctx.reply({ ephemeral: true, content: 'Fine-tuning is not available yet in this version of the bot.' });
+  async execute(ctx, app) {
+    switch (ctx.subcommand) {
+      case 'start': {
+        const card = app.personas.get(optionString(ctx, 'persona'));
+        const number = (name: string) => (typeof ctx.options[name] === 'number' ? (ctx.options[name] as number) : undefined);
+        await ctx.defer({ ephemeral: true });
+        const job = await app.finetune.start({
+          card,
+          options: { epochs: number('epochs'), learning_rate: number('learning_rate'), rank: number('rank'), base_model: optionString(ctx, 'base_model') },
+          guildId: ctx.guildId,
+          channelId: ctx.channel.id,
+        });
+        await ctx.reply({
+          ephemeral: true,
+          content: `Training job \`${shortId(job.id)}\` for ${card.name} has started on ${job.baseModel}. Its status message in this channel updates as it trains; \`/finetune cancel job:${shortId(job.id)}\` stops it.`,
+        });
+        return;
+      }
+      case 'status': {
+        const job = await app.finetune.find(optionString(ctx, 'job'));
+        const curve = ['succeeded', 'failed', 'cancelled'].includes(job.status) ? await app.finetune.lossCurve(job) : null;
+        await ctx.reply({ ephemeral: true, content: app.finetune.describe(job), files: curve ? [{ name: `loss-${shortId(job.id)}.png`, data: curve, description: 'loss by step' }] : [] });
+        return;
+      }
+      case 'list': {
+        const jobs = await app.finetune.list();
+        if (jobs.length === 0) {
+          await ctx.reply({ ephemeral: true, content: 'No training jobs yet. Start one with `/finetune start persona:`.' });
+          return;
+        }
+        const lines = jobs.map((j) => {
+          const name = app.personas.find(j.personaSlug)?.name ?? j.personaSlug;
+          const step = (j.progress as { step?: number; totalSteps?: number } | null)?.totalSteps ? ` (step ${(j.progress as { step?: number }).step ?? 0}/${(j.progress as { totalSteps: number }).totalSteps})` : '';
+          return `\`${shortId(j.id)}\` ${name}: ${j.status}${step}, ${j.baseModel}, started ${j.createdAt.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+        });
+        await ctx.reply({ ephemeral: true, content: ['Recent training jobs:', ...lines].join('\n').slice(0, 1990) });
+        return;
+      }
+      case 'cancel': {
+        const { message } = await app.finetune.cancel(optionString(ctx, 'job') ?? '');
+        await ctx.reply({ ephemeral: true, content: message });
+        return;
+      }
+      default:
+        throw new UserFacingError(`Unknown subcommand: ${ctx.subcommand ?? '(none)'}`);
+    }
   },
   autocomplete(focused, app) {
     return app.personas.autocomplete(focused.value);

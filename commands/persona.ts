@@ -7,8 +7,6 @@ import { DatasetSourceError, summarize } from '../persona-data/dataset/build.js'
 import type { Command } from './types.js';
 import { optionString } from './types.js';
 
-const NOT_YET = 'This part of the bot is not available yet.';
-
 export const personaCommand = {
   data: new SlashCommandBuilder()
     .setName('persona')
@@ -75,7 +73,7 @@ export const personaCommand = {
           `Lore sections: ${card.lore.map((s) => s.title).join(', ') || 'none'}; example dialogues: ${card.examples.length}; eval prompts: ${card.evalPrompts.length}`,
           `Model: ${versions.find((v) => v.id === row?.activeVersionId)?.ollamaModel ?? `${card.model.base ?? app.config.ollama.baseModel} (base model, prompt only)`}`,
           versions.length
-            ? `Versions:\n${versions.map((v) => `- v${v.version}${v.id === row?.activeVersionId ? ' (active)' : ''}: ${v.ollamaModel}, ${v.createdAt.toISOString().slice(0, 10)}`).join('\n')}`
+            ? `Versions:\n${versions.map((v) => `- v${v.version}${v.id === row?.activeVersionId ? ' (active)' : ''}: ${describeVersion(v)}`).join('\n')}`
             : 'Versions: none trained yet.',
         ];
         await ctx.reply(lines.join('\n'));
@@ -142,10 +140,14 @@ export const personaCommand = {
         });
         return;
       }
-      case 'rollback':
-        app.personas.get(optionString(ctx, 'name'));
-        await ctx.reply({ ephemeral: true, content: NOT_YET });
+      case 'rollback': {
+        const card = app.personas.get(optionString(ctx, 'name'));
+        const version = ctx.options.version;
+        if (typeof version !== 'number' || !Number.isInteger(version) || version < 1) throw new UserFacingError('version: expected a version number (1 or more)');
+        const row = await app.finetune.activate(card, version);
+        await ctx.reply(`${card.name} now answers through v${row.version} (${row.ollamaModel}).`);
         return;
+      }
       default:
         throw new UserFacingError(`Unknown subcommand: ${ctx.subcommand ?? '(none)'}`);
     }
@@ -154,6 +156,23 @@ export const personaCommand = {
     return app.personas.autocomplete(focused.value);
   },
 } satisfies Command;
+
+/** One line per version: model, date, eval loss, the hyperparameters users chose, the dataset. */
+function describeVersion(v: typeof personaVersions.$inferSelect): string {
+  const m = v.metrics ?? {};
+  const h = v.hyperparameters ?? {};
+  const num = (x: unknown) => (typeof x === 'number' ? x : undefined);
+  const evalLoss = num(m.best_eval_loss);
+  const initial = num(m.initial_eval_loss);
+  return [
+    `${v.ollamaModel}, ${v.createdAt.toISOString().slice(0, 10)}`,
+    evalLoss !== undefined ? `eval loss ${initial !== undefined ? `${initial.toFixed(3)} → ` : ''}${evalLoss.toFixed(3)}` : null,
+    `epochs ${String(h.epochs ?? '?')}, lr ${String(h.learning_rate ?? '?')}, rank ${String(h.rank ?? '?')}`,
+    v.datasetVersionId !== null ? `dataset ${v.datasetVersionId}${typeof m.dataset_hash === 'string' ? ` (${m.dataset_hash.slice(0, 12)})` : ''}` : null,
+  ]
+    .filter(Boolean)
+    .join(', ');
+}
 
 async function activeVersions(app: Parameters<Command['execute']>[1]): Promise<Map<string, string>> {
   const rows = await app.database.db

@@ -228,6 +228,10 @@ export const finetuneJobs = pgTable('finetune_jobs', {
   guildId: text('guild_id'),
   channelId: text('channel_id'),
   statusMessageId: text('status_message_id'),
+  /** The version this job produced, once published to Ollama. */
+  personaVersionId: integer('persona_version_id'),
+  /** When the trainer's copy of the job (dataset, checkpoints, artifacts) was deleted. */
+  trainerCleanedAt: timestamp('trainer_cleaned_at', { withTimezone: true, mode: 'date' }),
   createdAt: createdAt(),
   updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
   finishedAt: timestamp('finished_at', { withTimezone: true, mode: 'date' }),
