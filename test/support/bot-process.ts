@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { inject } from 'vitest';
@@ -16,11 +16,16 @@ export interface BotProcess {
   database: Database;
   keys: KeyRing;
   personaDir: string;
-  restart(): Promise<void>;
+  /** Stops the process (SIGTERM: a clean shutdown; `hard`: SIGKILL, a crash) and starts it again. */
+  restart(opts?: { hard?: boolean }): Promise<void>;
   stop(): Promise<void>;
 }
 
-export async function startBot(discordEnv: Record<string, string>, extraEnv: Record<string, string> = {}, opts: { adminUrl?: string } = {}): Promise<BotProcess> {
+export async function startBot(
+  discordEnv: Record<string, string>,
+  extraEnv: Record<string, string> = {},
+  opts: { adminUrl?: string; /** Card files (name → text) written into the persona folder before start. */ cards?: Record<string, string> } = {},
+): Promise<BotProcess> {
   const db = await openTestDatabase('postgres', opts.adminUrl ?? inject('pgUrl'));
   const messageKey = KeyRing.generateKey();
   const hmacKey = KeyRing.generateKey();
@@ -28,6 +33,7 @@ export async function startBot(discordEnv: Record<string, string>, extraEnv: Rec
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'persona-bot-e2e-'));
   const personaDir = path.join(dataDir, 'personas');
   cpSync('persona-data', personaDir, { recursive: true, filter: (src) => !src.includes('dataset') && !src.endsWith('.ts') });
+  for (const [name, text] of Object.entries(opts.cards ?? {})) writeFileSync(path.join(personaDir, name), text);
   let out = '';
   let child!: ChildProcess;
   const env = {
@@ -51,10 +57,10 @@ export async function startBot(discordEnv: Record<string, string>, extraEnv: Rec
     child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
   };
-  const stopChild = async () => {
+  const stopChild = async (signal: NodeJS.Signals = 'SIGTERM') => {
     if (child.exitCode !== null) return;
     const exited = new Promise((r) => child.once('exit', r));
-    child.kill('SIGTERM');
+    child.kill(signal);
     await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
     child.kill('SIGKILL');
   };
@@ -68,8 +74,8 @@ export async function startBot(discordEnv: Record<string, string>, extraEnv: Rec
     database,
     keys,
     personaDir,
-    async restart() {
-      await stopChild();
+    async restart(o = {}) {
+      await stopChild(o.hard ? 'SIGKILL' : 'SIGTERM');
       launch();
     },
     async stop() {

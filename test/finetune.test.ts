@@ -1,0 +1,129 @@
+import { createServer, type Server } from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConfigError } from '../bot/config.js';
+import type { JobRow } from '../bot/services/finetune.js';
+import { describeJob, gateDecision, loadHyperparameterDefaults } from '../bot/services/finetune.js';
+import { TrainerClient, TrainerRejectedError, TrainerUnavailableError } from '../bot/trainer/client.js';
+import { createTestApp, type TestApp } from './support/app.js';
+import { testConfig } from './support/db.js';
+import { freePort } from './support/trainer-process.js';
+
+describe('fine-tuning configuration', () => {
+  it('names what is wrong: a trainer URL without its token, hyperparameters that are not a JSON object', () => {
+    expect(() => testConfig({ TRAINER_URL: 'http://127.0.0.1:8000' })).toThrow(/TRAINER_TOKEN: required when TRAINER_URL is set/);
+    expect(() => testConfig({ FINETUNE_HYPERPARAMETERS: '{"max_steps": 5' })).toThrow(/FINETUNE_HYPERPARAMETERS: expected a JSON object/);
+    expect(() => testConfig({ FINETUNE_HYPERPARAMETERS: '[1,2]' })).toThrow(/FINETUNE_HYPERPARAMETERS: expected a JSON object/);
+    expect(() => testConfig({ FINETUNE_GATE: 'sometimes' })).toThrow(/FINETUNE_GATE: expected eval-loss or always/);
+    expect(() => testConfig({ TRAINER_URL: 'http://127.0.0.1:8000', TRAINER_TOKEN: 'short' })).toThrow(/TRAINER_TOKEN: expected the trainer bearer token/);
+    const ok = testConfig({ TRAINER_URL: 'http://127.0.0.1:8000/', TRAINER_TOKEN: 'x'.repeat(32), FINETUNE_HYPERPARAMETERS: '{"max_steps": 5}' });
+    expect(ok.trainer).toEqual({ url: 'http://127.0.0.1:8000', token: 'x'.repeat(32) });
+    expect(ok.finetune.hyperparameters).toEqual({ max_steps: 5 });
+  });
+
+  it('checks the preset and the overrides against the trainer contract', () => {
+    expect(loadHyperparameterDefaults('cpu-small', { max_steps: 5 })).toMatchObject({ rank: 8, max_seq_len: 256, max_steps: 5 });
+    expect(() => loadHyperparameterDefaults('no-such-preset', {})).toThrow(ConfigError);
+    expect(() => loadHyperparameterDefaults('no-such-preset', {})).toThrow(/FINETUNE_PRESET: no readable preset "no-such-preset"/);
+    expect(() => loadHyperparameterDefaults('default', { rank: 0 })).toThrow(/FINETUNE_HYPERPARAMETERS: rank:/);
+    expect(() => loadHyperparameterDefaults('default', { warp_speed: 9 })).toThrow(/FINETUNE_HYPERPARAMETERS/);
+  });
+});
+
+describe('the activation gate', () => {
+  const active = (loss: number | undefined) => ({ version: 1, metrics: loss === undefined ? {} : { best_eval_loss: loss } });
+  it('activates the first version, a version not worse than the active one, and everything with "always"', () => {
+    expect(gateDecision('eval-loss', 1.2, undefined)).toMatchObject({ activate: true, reason: 'the first trained version' });
+    expect(gateDecision('eval-loss', 1.0, active(1.1))).toMatchObject({ activate: true });
+    expect(gateDecision('eval-loss', 1.1, active(1.1))).toMatchObject({ activate: true });
+    expect(gateDecision('eval-loss', 2.0, active(undefined))).toMatchObject({ activate: true });
+    expect(gateDecision('always', 9.0, active(1.0))).toMatchObject({ activate: true });
+  });
+  it('holds back a worse version, and one with no eval loss to compare', () => {
+    expect(gateDecision('eval-loss', 1.5, active(1.1))).toEqual({ activate: false, reason: "eval loss 1.500 is worse than active v1's 1.100" });
+    expect(gateDecision('eval-loss', undefined, active(1.1))).toMatchObject({ activate: false });
+  });
+});
+
+describe('the status message', () => {
+  const job = (over: Partial<JobRow>): JobRow =>
+    ({
+      id: '3f9c2a1b-0000-4000-8000-000000000000',
+      personaSlug: 'glordon',
+      status: 'running',
+      progress: {},
+      error: null,
+      datasetVersionId: 7,
+      ...over,
+    }) as JobRow;
+  it('shows a progress bar, step/total, losses, speed and ETA while running', () => {
+    const text = describeJob(job({ progress: { step: 8, totalSteps: 20, loss: 1.4821, evalLoss: 1.9113, tokensPerS: 118.4, etaS: 72, datasetLines: { train: 41, eval: 5 } } }), 'Glordon');
+    expect(text).toBe(
+      [
+        '🏋️ **Fine-tuning Glordon** · job `3f9c2a1b` · running',
+        '`[████████░░░░░░░░░░░░]` 40% · step 8/20',
+        'loss 1.482 · eval loss 1.911 · 118 tok/s · ETA 1m 12s',
+        'Dataset: 41 train / 5 eval lines (version 7)',
+      ].join('\n'),
+    );
+  });
+  it('says what became of the version, or why the job failed', () => {
+    expect(describeJob(job({ status: 'succeeded', progress: { model: 'persona-glordon:v2', version: 2, activated: true, gate: 'the first trained version' } }), 'Glordon')).toContain(
+      'Glordon now answers through **persona-glordon:v2** (the first trained version).',
+    );
+    expect(describeJob(job({ status: 'succeeded', progress: { model: 'persona-glordon:v2', version: 2, activated: false, gate: 'eval loss 2.000 is worse' } }), 'Glordon')).toContain(
+      '`/persona rollback name:Glordon version:2` activates it',
+    );
+    expect(describeJob(job({ status: 'failed', error: 'the dataset could not be built: empty' }), 'Glordon')).toContain('Reason: the dataset could not be built: empty');
+  });
+});
+
+describe('the trainer client', () => {
+  let server: Server;
+  let url: string;
+  beforeAll(async () => {
+    // A trainer that drifted from the contract, refuses a body, or fails: what the bot must report clearly.
+    server = createServer((req, res) => {
+      res.setHeader('content-type', 'application/json');
+      if (req.url === '/v1/jobs/drifted') return void res.end(JSON.stringify({ id: 5, status: 'sleeping' }));
+      if (req.url === '/v1/jobs' && req.method === 'POST') {
+        res.statusCode = 422;
+        return void res.end(JSON.stringify({ error: 'base_model: unknown base model "nope"', detail: [] }));
+      }
+      res.statusCode = 500;
+      res.end('{"detail":"boom"}');
+    });
+    const port = await freePort();
+    await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
+    url = `http://127.0.0.1:${port}`;
+  });
+  afterAll(() => new Promise<void>((r) => server.close(() => r())));
+
+  it('reports an answer that does not match the contract, a refusal with the trainer’s reason, and a trainer that is down', async () => {
+    const client = new TrainerClient(url, 'x'.repeat(32));
+    await expect(client.job('drifted')).rejects.toThrow(/does not match the contract: /);
+    const line = { id: 'a', persona: 'glordon', source: 'card', messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'hello there' }] };
+    const refused = client.submit({ persona: 'glordon', base_model: 'nope', hyperparameters: {}, dataset: { train: [line], eval: [] } }, 'key-1');
+    await expect(refused).rejects.toBeInstanceOf(TrainerRejectedError);
+    await expect(refused).rejects.toThrow('base_model: unknown base model "nope"');
+    await expect(client.events('x', 0)).rejects.toBeInstanceOf(TrainerUnavailableError);
+    await expect(client.submit({ persona: 'Bad Slug!', base_model: 'x', hyperparameters: {}, dataset: { train: [], eval: [] } }, 'key-2')).rejects.toThrow(
+      /does not match the trainer contract: persona/,
+    );
+    const down = new TrainerClient(`http://127.0.0.1:${await freePort()}`, 'x'.repeat(32));
+    await expect(down.health()).rejects.toThrow(/The trainer at http:\/\/127\.0\.0\.1:\d+ is not answering/);
+  });
+});
+
+describe('/finetune without a trainer', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await createTestApp('pglite');
+  });
+  afterAll(async () => t?.destroy());
+
+  it('says how to set it up, and writes nothing', async () => {
+    const card = t.app.personas.get('glordon');
+    await expect(t.app.finetune.start({ card, options: {}, guildId: null, channelId: 'c' })).rejects.toThrow(/Fine-tuning is not set up on this bot: an admin sets TRAINER_URL and TRAINER_TOKEN/);
+    expect(await t.app.finetune.list()).toEqual([]);
+  });
+});
