@@ -3,7 +3,8 @@ import { chatBenchmark } from './chat.js';
 import { datasetBenchmark } from './dataset.js';
 import { discordBenchmark } from './discord.js';
 import { ingestBenchmark } from './ingest.js';
+import { finetuneBenchmark } from './finetune.js';
 import { trainerBenchmark } from './trainer.js';
 
 /** Every benchmark: `npm run bench` runs them all, the test suite runs each at its smoke size. */
-export const BENCHMARKS: Benchmark[] = [ingestBenchmark, chatBenchmark, discordBenchmark, datasetBenchmark, trainerBenchmark];
+export const BENCHMARKS: Benchmark[] = [ingestBenchmark, chatBenchmark, discordBenchmark, datasetBenchmark, trainerBenchmark, finetuneBenchmark];

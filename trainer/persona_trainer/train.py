@@ -211,6 +211,7 @@ def run(spec: RunSpec, emit: Emit, cancel: threading.Event) -> dict:
         raise Cancelled()
 
     # ---- save: best adapter (load_best_model_at_end), GGUF, metrics
+    t_export = time.time()
     clock["done"] = True
     final_eval = float(trainer.evaluate()["eval_loss"]) if has_eval else None
     best_name = Path(trainer.state.best_model_checkpoint).name if trainer.state.best_model_checkpoint else None
@@ -250,6 +251,8 @@ def run(spec: RunSpec, emit: Emit, cancel: threading.Event) -> dict:
         "tokens_per_s": round(tokens_per_s, 2),
         "train_wall_s": round(train_wall, 2),
         "wall_s": round(time.time() - started, 2),
+        "setup_s": round(t_train - started, 2),
+        "export_s": round(time.time() - t_export, 2),
         "resumed_from": resume_from.name if resume_from else None,
         "gguf": gguf_info,
     }
