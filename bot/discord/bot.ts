@@ -28,6 +28,9 @@ import { confirmedContext, interactionContext } from './context.js';
 import { syncCommands } from './register.js';
 import { DiscordVoices } from './voice.js';
 
+/** Persona reply ids kept in memory for reactions (older ones are looked up in the database). */
+const MAX_REMEMBERED_REPLIES = 10_000;
+
 /** Gateway close code for intents the application is not allowed to use (Message Content). */
 const DISALLOWED_INTENTS = 4014;
 
@@ -60,7 +63,12 @@ export async function startDiscord(app: App, log: Logger): Promise<{ client: Cli
     ...(apiUrl ? { rest: { api: apiUrl } } : {}),
   });
   const voices = new DiscordVoices(client, log.child({ part: 'voice' }));
+  /** Recent persona reply ids, so most reactions skip the database lookup; bounded (oldest out first). */
   const replyIds = new Set<string>();
+  const rememberReply = (id: string) => {
+    replyIds.add(id);
+    if (replyIds.size > MAX_REMEMBERED_REPLIES) replyIds.delete(replyIds.values().next().value!);
+  };
 
   client.on(Events.InteractionCreate, async (interaction) => {
     try {
@@ -143,7 +151,7 @@ export async function startDiscord(app: App, log: Logger): Promise<{ client: Cli
         parentChannelId: parentId,
         voice: voices.voice({ channelId: message.channelId, parentId }),
       });
-      replyIds.add(result.messageId);
+      rememberReply(result.messageId);
       // Seed the scorecard's two buttons; people's own reactions are the votes.
       for (const emoji of [THUMBS_UP, THUMBS_DOWN]) {
         await client.rest.put(Routes.channelMessageOwnReaction(message.channelId, result.messageId, encodeURIComponent(emoji))).catch(() => {});
@@ -175,7 +183,7 @@ export async function startDiscord(app: App, log: Logger): Promise<{ client: Cli
     if (!replyIds.has(messageId)) {
       const [row] = await app.database.db.select({ id: personaReplies.messageId }).from(personaReplies).where(eq(personaReplies.messageId, messageId)).limit(1);
       if (!row) return; // only persona replies are scored
-      replyIds.add(messageId);
+      rememberReply(messageId);
     }
     await app.messages.onReaction({ messageId, userId: user.id, emoji, guildId: reaction.message.guildId, added });
   };
