@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { eq } from 'drizzle-orm';
@@ -28,10 +28,16 @@ export const finetuneBenchmark: Benchmark = {
     const trainer = await startTrainer();
     const bench = await benchDatabase('finetune');
     const dataDir = mkdtempSync(path.join(os.tmpdir(), 'bench-finetune-'));
+    // Glordon's card under its own name, so the model it makes (persona-glordon-bench:v1) never
+    // replaces a model of the real persona, or of a test running beside it, in a shared Ollama.
+    const personaDir = path.join(dataDir, 'personas');
+    mkdirSync(personaDir);
+    writeFileSync(path.join(personaDir, 'glordon-bench.md'), readFileSync('persona-data/glordon.md', 'utf8').replace(/^name: Glordon$/m, 'name: Glordon Bench'));
     const hyperparameters = { epochs: 2, learning_rate: 0.0005, rank: 8, max_seq_len: 384, batch_size: 2, eval_every: 10, max_steps: maxSteps, seed: 1 };
     const app = await createApp(
       testConfig({
         DATA_DIR: dataDir,
+        PERSONA_DIR: personaDir,
         OLLAMA_HOST: ollama.host,
         OLLAMA_BASE_MODEL: ollama.baseModel,
         TRAINER_URL: trainer.url,
@@ -43,8 +49,8 @@ export const finetuneBenchmark: Benchmark = {
       { database: bench.database, keys: testKeys() },
     );
     try {
-      const card = app.personas.get('glordon');
-      log(`job: Glordon, ${maxSteps} steps (${JSON.stringify(hyperparameters)})`);
+      const card = app.personas.get('glordon-bench');
+      log(`job: Glordon's card, ${maxSteps} steps (${JSON.stringify(hyperparameters)})`);
       const t0 = performance.now();
       const started = await app.finetune.start({ card, options: {}, guildId: null, channelId: 'bench' });
       await app.finetune.idle();
@@ -79,6 +85,7 @@ export const finetuneBenchmark: Benchmark = {
           `poll_wait_s = the bot's wait beyond the trainer's own wall time (its queue and the ${250} ms poll).`,
       };
     } finally {
+      await app.llm.deleteModel('persona-glordon-bench:v1').catch(() => undefined);
       await app.close();
       await bench.dispose();
       await trainer.stop();

@@ -57,6 +57,10 @@ it('answers as Glordon through the console, streaming, and runs consent commands
     await send('/consent forget', /Type "yes" to erase my data: $/);
     await send('yes', /Erased: 1 messages[^\n]*\n> $/);
     await send('/consent status', /You have not opted in[\s\S]*stored in this server: 0/);
+    // /finetune is there too; without a trainer it says how to set one up.
+    await send('/finetune list', /No training jobs yet/);
+    await send('/finetune start Glordon epochs:2', /Fine-tuning is not set up on this bot: an admin sets TRAINER_URL and TRAINER_TOKEN/);
+    await send('/finetune start Glordon epochs:99', /epochs: .*1 to 10/);
     await send('/persona end', /The conversation with Glordon has ended/);
     child.stdin.end();
     const code = await new Promise<number | null>((r) => child.once('exit', r));

@@ -46,7 +46,8 @@ Short, bubbly sentences. Calls people "tiny friend". Ends every message with "Bl
 {{user}}: Who are you?
 {{char}}: Hello, hello! I'm Glordon, from the planet Wobblewhirl! Who are you, tiny friend? Bloop!
 `;
-const HYPERPARAMETERS = { epochs: 3, learning_rate: 0.001, rank: 16, max_seq_len: 256, batch_size: 2, eval_every: 4, max_steps: 12, seed: 7 };
+/** Over the default preset; each job picks its epochs with the slash option, as an admin would. */
+const HYPERPARAMETERS = { learning_rate: 0.001, rank: 16, max_seq_len: 512, batch_size: 2, eval_every: 5, seed: 7 };
 const POST = 'POST /channels/:channelId/messages';
 const EDIT = 'PATCH /channels/:channelId/messages/:messageId';
 const EXECUTE = 'POST /webhooks/:webhookId/:token';
@@ -67,10 +68,10 @@ describe('/finetune end to end', { timeout: 900_000 }, () => {
   const statusMessage = (id: string) => discord.state.messages.get(id);
 
   /** The admin starts a job; returns the new job row and its status message id. */
-  const startJob = async () => {
+  const startJob = async (epochs: number) => {
     const before = (await jobs()).map((j) => j.id);
     const seq = seqNow();
-    const started = run({ name: 'finetune', subcommand: 'start', options: { persona: 'Glordon' }, userId: ids.adminUserId, channelId: ids.textChannelId });
+    const started = run({ name: 'finetune', subcommand: 'start', options: { persona: 'Glordon', epochs }, userId: ids.adminUserId, channelId: ids.textChannelId });
     await started.response(); // acknowledged within Discord's 3 s
     const reply = await started.waitForRequest((r) => !!r.route && (r.route.startsWith('PATCH /webhooks') || r.route.startsWith('POST /webhooks')), 30_000);
     expect(String((reply.body as { content?: string }).content)).toMatch(/Training job `[0-9a-f]{8}` for Glordon has started/);
@@ -142,7 +143,8 @@ describe('/finetune end to end', { timeout: 900_000 }, () => {
     expect(before.model).toBe('smollm2-135m');
     expect(before.text.toLowerCase()).not.toContain(CANARY);
 
-    const { job: started, messageId } = await startJob();
+    const { job: started, messageId } = await startJob(5);
+    expect(started.hyperparameters).toMatchObject({ ...HYPERPARAMETERS, epochs: 5 });
     const done = await until('the job to end', async () => {
       const j = await job(started.id);
       return ['succeeded', 'failed', 'cancelled'].includes(j.status) ? j : null;
@@ -180,7 +182,7 @@ describe('/finetune end to end', { timeout: 900_000 }, () => {
   });
 
   it('cancels a running job: it ends cancelled, with no version, no model and nothing left on the trainer', async () => {
-    const { job: started, messageId } = await startJob();
+    const { job: started, messageId } = await startJob(2);
     await until('training steps', async () => ((await job(started.id)).progress as { step?: number }).step! >= 1, 300_000, output);
     const cancel = await run({ name: 'finetune', subcommand: 'cancel', options: { job: started.id.slice(0, 8) }, userId: ids.adminUserId, channelId: ids.textChannelId }).response();
     expect(text(cancel)).toContain('stops after the current training step');
@@ -198,7 +200,7 @@ describe('/finetune end to end', { timeout: 900_000 }, () => {
   });
 
   it('survives a killed bot and a killed trainer mid-run, refuses a second job meanwhile, and ends with v2', async () => {
-    const { job: started, messageId } = await startJob();
+    const { job: started, messageId } = await startJob(2);
     const second = await run({ name: 'finetune', subcommand: 'start', options: { persona: 'Glordon' }, userId: ids.adminUserId, channelId: ids.textChannelId }).waitForRequest(
       (r) => String((r.body as { content?: string; data?: { content?: string } }).content ?? (r.body as { data?: { content?: string } }).data?.content ?? '').includes('already'),
       10_000,

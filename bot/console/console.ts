@@ -26,6 +26,8 @@ export function consoleSnowflake(): string {
 
 const HELP = `Commands (as in Discord, typed as text):
   /persona list | /persona info <name> | /persona chat <name> [message] | /persona end
+  /persona scorecard <name> | /persona dataset <name> | /persona rollback <name> <version>
+  /finetune start <persona> [epochs:N learning_rate:X rank:N base_model:M] | status [job] | list | cancel <job>
   /consent opt-in | opt-out | status | forget       /logging on | off | status
   /help   /quit
 Anything else is a message to the persona you are chatting with.`;
