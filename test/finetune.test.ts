@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../bot/config.js';
 import type { JobRow } from '../bot/services/finetune.js';
-import { describeJob, gateDecision, loadHyperparameterDefaults } from '../bot/services/finetune.js';
+import { adapterArtifacts, describeJob, gateDecision, loadHyperparameterDefaults } from '../bot/services/finetune.js';
 import { TrainerClient, TrainerRejectedError, TrainerUnavailableError } from '../bot/trainer/client.js';
 import { createTestApp, type TestApp } from './support/app.js';
 import { testConfig } from './support/db.js';
@@ -41,6 +41,15 @@ describe('the activation gate', () => {
   it('holds back a worse version, and one with no eval loss to compare', () => {
     expect(gateDecision('eval-loss', 1.5, active(1.1))).toEqual({ activate: false, reason: "eval loss 1.500 is worse than active v1's 1.100" });
     expect(gateDecision('eval-loss', undefined, active(1.1))).toMatchObject({ activate: false });
+  });
+});
+
+describe('the adapter an Ollama model is made from', () => {
+  it('prefers adapter.gguf, falls back to the PEFT safetensors with their config, and needs one of them', () => {
+    expect(adapterArtifacts(['adapter_config.json', 'adapter_model.safetensors', 'adapter.gguf', 'metrics.json'])).toEqual(['adapter.gguf']);
+    expect(adapterArtifacts(['adapter_config.json', 'adapter_model.safetensors', 'metrics.json'])).toEqual(['adapter_model.safetensors', 'adapter_config.json']);
+    expect(adapterArtifacts(['adapter_model.safetensors', 'metrics.json'])).toBeNull();
+    expect(adapterArtifacts(['metrics.json'])).toBeNull();
   });
 });
 

@@ -135,30 +135,36 @@ export class OllamaClient {
   }
 
   /**
-   * Creates `name` FROM `base` with a GGUF LoRA adapter: the file is uploaded as a blob by its
-   * digest (a HEAD first, so a re-run uploads nothing), then `create` refers to it. Creating a
-   * name that exists replaces it, so a retried publish converges on the same model.
+   * Creates `name` FROM `base` with a LoRA adapter: a GGUF adapter (`adapter.gguf`), or PEFT
+   * files (`adapter_model.safetensors` + `adapter_config.json`, which Ollama converts itself for
+   * llama and gemma2 bases). Each file is uploaded as a blob by its digest (a HEAD first, so a
+   * re-run uploads nothing), then `create` refers to them. Creating a name that exists replaces
+   * it, so a retried publish converges on the same model.
    */
-  async createAdapterModel(input: { name: string; base: string; adapter: Buffer; parameters?: Record<string, unknown> }): Promise<{ digest: string }> {
-    const digest = `sha256:${createHash('sha256').update(input.adapter).digest('hex')}`;
-    const blobUrl = `${this.host}/api/blobs/${digest}`;
+  async createAdapterModel(input: { name: string; base: string; files: Record<string, Buffer>; parameters?: Record<string, unknown> }): Promise<{ digests: Record<string, string> }> {
+    const digests: Record<string, string> = {};
     try {
-      const head = await this.fetchWithTimeout(blobUrl, { method: 'HEAD' });
-      if (head.status !== 200) {
-        const res = await this.fetchWithTimeout(blobUrl, { method: 'POST', body: new Uint8Array(input.adapter) });
-        if (!res.ok) throw new Error(`uploading the adapter blob failed (${res.status}): ${(await res.text()).slice(0, 300)}`);
+      for (const [file, data] of Object.entries(input.files)) {
+        const digest = `sha256:${createHash('sha256').update(data).digest('hex')}`;
+        const blobUrl = `${this.host}/api/blobs/${digest}`;
+        const head = await this.fetchWithTimeout(blobUrl, { method: 'HEAD' });
+        if (head.status !== 200) {
+          const res = await this.fetchWithTimeout(blobUrl, { method: 'POST', body: new Uint8Array(data) });
+          if (!res.ok) throw new Error(`uploading ${file} failed (${res.status}): ${(await res.text()).slice(0, 300)}`);
+        }
+        digests[file] = digest;
       }
       await this.client.create({
         model: input.name,
         from: input.base,
-        adapters: { 'adapter.gguf': digest },
+        adapters: digests,
         ...(input.parameters && Object.keys(input.parameters).length ? { parameters: input.parameters } : {}),
         stream: false,
       });
     } catch (err) {
       throw this.explain(err, input.base);
     }
-    return { digest };
+    return { digests };
   }
 
   /** Removes a model; a model that is not there is already removed. */

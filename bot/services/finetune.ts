@@ -399,10 +399,12 @@ export class FinetuneService {
     if (!version) {
       let t = performance.now();
       const view = await trainer.job(job.trainerJobId!);
-      if (!view || !view.artifacts.includes('adapter.gguf')) {
+      const adapterNames = view ? adapterArtifacts(view.artifacts) : null;
+      if (!view || !adapterNames) {
         return void (await this.fail(job, 'the trainer no longer has this job’s adapter, so no model could be made from it'));
       }
-      const adapter = await trainer.artifact(job.trainerJobId!, 'adapter.gguf');
+      const files: Record<string, Buffer> = {};
+      for (const name of adapterNames) files[name] = await trainer.artifact(job.trainerJobId!, name);
       const metrics = JSON.parse((await trainer.artifact(job.trainerJobId!, 'metrics.json')).toString('utf8')) as Record<string, unknown>;
       const [{ latest } = { latest: 0 }] = await this.deps.db
         .select({ latest: max(personaVersions.version) })
@@ -414,7 +416,7 @@ export class FinetuneService {
       await this.deps.llm.createAdapterModel({
         name: model,
         base: job.baseModel,
-        adapter,
+        files,
         parameters: card?.model.temperature !== undefined ? { temperature: card.model.temperature } : undefined,
       });
       phases.ollama_s = seconds(t);
@@ -628,6 +630,16 @@ class ThrottledStatus {
     });
     return this.inFlight;
   }
+}
+
+/**
+ * The artifacts an Ollama model is made from: the GGUF adapter, which works for every base the
+ * llama.cpp runner serves; else the PEFT files, which Ollama converts for llama and gemma2 bases.
+ */
+export function adapterArtifacts(artifacts: readonly string[]): string[] | null {
+  if (artifacts.includes('adapter.gguf')) return ['adapter.gguf'];
+  if (artifacts.includes('adapter_model.safetensors') && artifacts.includes('adapter_config.json')) return ['adapter_model.safetensors', 'adapter_config.json'];
+  return null;
 }
 
 function seconds(since: number): number {

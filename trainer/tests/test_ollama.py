@@ -89,3 +89,24 @@ def test_ollama_serves_base_plus_adapter_gguf_with_the_canary(ollama, trained):
             urllib.request.urlopen(req, timeout=30)
         except OSError:
             pass
+
+
+def test_ollama_serves_base_plus_peft_safetensors_with_the_canary(ollama, trained):
+    """The bot's fallback when no adapter.gguf is delivered: Ollama converts a PEFT safetensors
+    adapter itself, for llama (SmolLM2) and gemma2 bases only."""
+    digests = {}
+    for name in ("adapter_model.safetensors", "adapter_config.json"):
+        blob = (trained["artifacts"] / name).read_bytes()
+        digests[name] = "sha256:" + hashlib.sha256(blob).hexdigest()
+        call(f"/api/blobs/{digests[name]}", data=blob)
+    name = f"trainer-canary-st-test:{digests['adapter_model.safetensors'][7:19]}"
+    call("/api/create", {"model": name, "from": BASE, "adapters": digests, "stream": False})
+    try:
+        answer = chat(name)
+        assert CANARY in answer.lower(), answer
+    finally:
+        try:
+            req = urllib.request.Request(HOST + "/api/delete", data=json.dumps({"model": name}).encode(), method="DELETE")
+            urllib.request.urlopen(req, timeout=30)
+        except OSError:
+            pass
