@@ -136,3 +136,42 @@ describe('/finetune without a trainer', () => {
     expect(await t.app.finetune.list()).toEqual([]);
   });
 });
+
+describe('/finetune start against a trainer that refuses every job', () => {
+  let t: TestApp;
+  let server: Server;
+  beforeAll(async () => {
+    // Healthy, but every job is refused as the real trainer refuses an unknown base model (422).
+    server = createServer((req, res) => {
+      res.setHeader('content-type', 'application/json');
+      if (req.url === '/healthz') return void res.end(JSON.stringify({ status: 'ok', device: 'cpu', gpu: null, version: '0.1.0' }));
+      res.statusCode = 422;
+      res.end(JSON.stringify({ error: 'base_model: no such model on this trainer', detail: [] }));
+    });
+    const port = await freePort();
+    await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
+    t = await createTestApp('pglite', { env: { TRAINER_URL: `http://127.0.0.1:${port}`, TRAINER_TOKEN: 'x'.repeat(32), DATASET_SYNTHETIC_PER_CHUNK: '0', FINETUNE_POLL_MS: '100' } });
+  });
+  afterAll(async () => {
+    await t?.destroy();
+    await new Promise<void>((r) => server.close(() => r()));
+  });
+
+  it('starts one job for a double click, and the refused job ends failed with the trainer’s reason', async () => {
+    const card = t.app.personas.get('glordon');
+    const start = () => t.app.finetune.start({ card, options: { epochs: 2 }, guildId: null, channelId: 'c' });
+    const results = await Promise.allSettled([start(), start()]);
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    const refused = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+    expect(String(refused.reason)).toMatch(/A training job for Glordon is already (pending|queued|running)/);
+    await t.app.finetune.idle();
+    const [job] = await t.app.finetune.list();
+    expect(job).toMatchObject({ status: 'failed', hyperparameters: expect.objectContaining({ epochs: 2 }) });
+    expect(job!.error).toContain('base_model: no such model on this trainer');
+    expect(t.app.finetune.describe(job!)).toContain('Reason: The trainer refused POST /v1/jobs (422)');
+    // A bad option is refused before anything is written.
+    await expect(t.app.finetune.start({ card, options: { rank: 100_000 }, guildId: null, channelId: 'c' })).rejects.toThrow(/^rank: /);
+    await expect(t.app.finetune.start({ card, options: { base_model: 'no such model!' }, guildId: null, channelId: 'c' })).rejects.toThrow(/base_model: expected a model name/);
+    expect(await t.app.finetune.list()).toHaveLength(1);
+  });
+});
