@@ -282,8 +282,12 @@ export class FinetuneService {
           this.deps.log?.warn({ job: jobId, err: err.message }, 'finetune job waits for a service');
           return;
         }
-        if (err instanceof AbortError) return;
-        throw err;
+        if (err instanceof AbortError || this.stopSignal.signal.aborted) return;
+        // Anything else will not get better by retrying every 30 s: the job ends, saying why.
+        this.deps.log?.error({ err, job: jobId, status: job.status }, 'finetune job failed unexpectedly');
+        const reason = err instanceof UserFacingError ? err.message : `an unexpected error while ${job.status === 'converting' ? 'publishing the model' : job.status === 'pending' ? 'preparing the job' : 'following the job'} (${(err as Error).message})`;
+        await this.fail(await this.load(jobId), reason);
+        return;
       }
     }
   }
