@@ -78,7 +78,13 @@ export const discordBenchmark: Benchmark = {
         for (let k = 0; k < turns; k++) {
           const seq = discord.requests.length;
           discord.userSendsMessage({ channelId: threads[i]!, authorId: users[i]!, content: `Hi Pip, message ${k} from user ${i}: what are you doing today?` });
-          await discord.waitForRequest((r: RecordedRequest) => r.seq > seq && r.route === EXECUTE && r.query.thread_id === threads[i] && r.status === 200, 300_000);
+          // The persona's reply (a webhook message), or the bot's apology in the thread (then stop, with its log).
+          const got = await discord.waitForRequest(
+            (r: RecordedRequest) =>
+              r.seq > seq && r.status === 200 && ((r.route === EXECUTE && r.query.thread_id === threads[i]) || (r.route === 'POST /channels/:channelId/messages' && r.params.channelId === threads[i])),
+            300_000,
+          );
+          if (got.route !== EXECUTE) throw new Error(`turn ${k} of conversation ${i} failed: ${JSON.stringify(got.body)}\n--- bot output ---\n${bot.output().slice(-3000)}`);
         }
       };
       // A turn's span is logged just after its reply is sent: wait for all of them.
@@ -95,14 +101,25 @@ export const discordBenchmark: Benchmark = {
       const logMark = bot.output().length;
       log(`measuring: ${conversations} conversations × ${turnsEach} turns = ${conversations * turnsEach} turns, concurrently`);
       const t0 = performance.now();
+      // RSS over the run, to tell growth that levels off (heap sizing, caches filling) from a leak.
+      const rssSeries: number[] = [];
+      const sampler = setInterval(() => rssSeries.push(rssKb(pid)), 2000);
       await Promise.all(threads.map((_, i) => converse(i, turnsEach)));
+      clearInterval(sampler);
       const seconds = (performance.now() - t0) / 1000;
       await waitForSpans(logMark, conversations * turnsEach);
       const rssAfter = rssKb(pid);
-      const overhead = spansSince(logMark).map((l) => (JSON.parse(l) as { spans: { overheadMs: number; modelMs: number } }).spans);
+      type Spans = { overheadMs: number; modelMs: number; retrievalMs: number; assembleMs: number; recordMs: number };
+      const overhead = spansSince(logMark).map((l) => (JSON.parse(l) as { spans: Spans }).spans);
       if (overhead.length < conversations * turnsEach) throw new Error(`expected ${conversations * turnsEach} turn spans, got ${overhead.length}`);
       const o = overhead.map((s) => s.overheadMs).sort((a, b) => a - b);
       const m = overhead.map((s) => s.modelMs).sort((a, b) => a - b);
+      const sorted = (f: (s: Spans) => number) => overhead.map(f).sort((a, b) => a - b);
+      // Where the overhead goes: the Discord side (webhook sends/edits through discord.js REST,
+      // channel/webhook lookups) is what is left after retrieval, assembly and recording.
+      const discordSide = sorted((s) => s.overheadMs - s.retrievalMs - s.assembleMs - s.recordMs);
+      const record = sorted((s) => s.recordMs);
+      const quarter = (q: number) => Math.round((rssSeries[Math.min(rssSeries.length - 1, Math.floor((rssSeries.length * q) / 4))] ?? rssAfter) / 1024);
       return {
         samples: overhead.length,
         metrics: {
@@ -111,10 +128,16 @@ export const discordBenchmark: Benchmark = {
           rss_growth_pct: Number((((rssAfter - rssBefore) / rssBefore) * 100).toFixed(2)),
           rss_before_mb: Math.round(rssBefore / 1024),
           rss_after_mb: Math.round(rssAfter / 1024),
+          rss_q1_mb: quarter(1),
+          rss_q2_mb: quarter(2),
+          rss_q3_mb: quarter(3),
+          discord_side_p50_ms: Number(percentile(discordSide, 50).toFixed(3)),
+          discord_side_p99_ms: Number(percentile(discordSide, 99).toFixed(3)),
+          record_p99_ms: Number(percentile(record, 99).toFixed(3)),
           model_p50_ms: Number(percentile(m, 50).toFixed(1)),
           turns_per_s: Number((overhead.length / seconds).toFixed(2)),
         },
-        notes: `${conversations} concurrent conversations × ${turnsEach} turns (after ${warmupEach} warm-up turns each) through the local Discord (REST + gateway on 127.0.0.1) against the real bot process on real Postgres and ${ollama.baseModel} in Ollama (one request at a time), prompts near 128 tokens, replies capped at 8 tokens. Overhead = the bot's own time per turn (retrieval, assembly, Discord webhook sends/edits, recording), i.e. the turn minus the wait on the model, from the spans the bot logs. RSS of the bot process (VmRSS) after warm-up and after the run; the local Discord runs in the benchmark's process, not the bot's.`,
+        notes: `${conversations} concurrent conversations × ${turnsEach} turns (after ${warmupEach} warm-up turns each) through the local Discord (REST + gateway on 127.0.0.1) against the real bot process on real Postgres and ${ollama.baseModel} in Ollama (one request at a time), prompts near 128 tokens, replies capped at 8 tokens. Overhead = the bot's own time per turn (retrieval, assembly, Discord webhook sends/edits, recording), i.e. the turn minus the wait on the model, from the spans the bot logs; discord_side = overhead minus retrieval, assembly and recording. RSS of the bot process (VmRSS) after warm-up, at each quarter of the run (rss_q1..q3) and after it; the local Discord runs in the benchmark's process, not the bot's.`,
       };
     } finally {
       await bot.stop();
