@@ -78,7 +78,9 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
   });
   await personas.load();
   if (opts.watchPersonas) personas.watch();
-  const llm = new OllamaClient(config.ollama.host, { headersTimeoutMs: 60_000, requestTimeoutMs: config.ollama.requestTimeoutMs });
+  // A request queued behind others in the model server may wait long for its first byte: the one
+  // limit is OLLAMA_REQUEST_TIMEOUT_MS (a server that is down is still reported at once: refused).
+  const llm = new OllamaClient(config.ollama.host, { headersTimeoutMs: config.ollama.requestTimeoutMs, requestTimeoutMs: config.ollama.requestTimeoutMs });
   const chat = new ChatService({
     db: database.db,
     personas,
