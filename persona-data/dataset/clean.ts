@@ -83,10 +83,10 @@ export function dedupeKey(text: string): string {
   return text.toLowerCase().replace(/[^\p{L}\p{N}]+/gu, ' ').trim();
 }
 
-/** MinHash signature of a text's character 5-gram shingles (64 hash functions). */
-export function minhash(text: string, k = 5): Uint32Array {
+/** MinHash signature of a text's character 5-gram shingles (64 hash functions), written into `out`. */
+export function minhash(text: string, k = 5, out: Uint32Array = new Uint32Array(PERMS)): Uint32Array {
   const s = dedupeKey(text);
-  const sig = new Uint32Array(PERMS).fill(0xffffffff);
+  const sig = out.fill(0xffffffff);
   const n = Math.max(1, s.length - k + 1);
   for (let i = 0; i < n; i++) {
     const h = fnv1a(s, i, Math.min(s.length, i + k));
@@ -96,6 +96,59 @@ export function minhash(text: string, k = 5): Uint32Array {
     }
   }
   return sig;
+}
+
+/** MinHash signatures in one typed array, a row each: a large dataset costs 256 bytes per text, no objects. */
+export class SignatureTable {
+  private data: Uint32Array;
+  private rows = 0;
+
+  constructor(capacity = 1024) {
+    this.data = new Uint32Array(Math.max(16, capacity) * PERMS);
+  }
+
+  get size(): number {
+    return this.rows;
+  }
+
+  /** Stores a copy of a signature; returns its row. */
+  push(sig: Uint32Array): number {
+    this.next().set(sig);
+    return this.rows++;
+  }
+
+  /** Stores the signature of a text; returns its row. */
+  pushText(text: string): number {
+    minhash(text, 5, this.next());
+    return this.rows++;
+  }
+
+  get(row: number): Uint32Array {
+    return this.data.subarray(row * PERMS, row * PERMS + PERMS);
+  }
+
+  /**
+   * similarity(get(row), sig) >= threshold, without making a view of the row, and stopping as
+   * soon as too many positions differ for it to hold (dedupe compares a text with many others).
+   */
+  isSimilar(row: number, sig: Uint32Array, threshold: number): boolean {
+    const base = row * PERMS;
+    let differ = 0;
+    for (let i = 0; i < PERMS; i++) {
+      if (this.data[base + i] !== sig[i] && (PERMS - ++differ) / PERMS < threshold) return false;
+    }
+    return true;
+  }
+
+  /** The row after the last, grown as needed. */
+  private next(): Uint32Array {
+    if ((this.rows + 1) * PERMS > this.data.length) {
+      const data = new Uint32Array(this.data.length * 2);
+      data.set(this.data);
+      this.data = data;
+    }
+    return this.get(this.rows);
+  }
 }
 
 /** Estimated Jaccard similarity of two signatures. */
@@ -127,52 +180,73 @@ export function jaccard(a: string, b: string, k = 5): number {
  * hashes with chained entries), so a large dataset costs a few bytes per band, not objects.
  */
 export class NearDuplicateIndex {
-  private sigs: Uint32Array;
-  private count = 0;
-  /** Per entry (kept text x band): its band hash, and the next entry in the same slot (-1 ends). */
-  private entryKey: Uint32Array;
-  private entryNext: Int32Array;
-  /** Open-addressing slots: band hash -> first entry (-1: empty). */
-  private slotKey: Uint32Array;
-  private slotHead: Int32Array;
+  /** The kept texts' signatures: the index's own table, or the caller's (see `addRow`). */
+  private readonly sigs: SignatureTable;
+  /** Row in `sigs` of each kept text. */
+  private keptRows: Int32Array;
+  private kept = 0;
+  /** The query that last compared each kept text: one sharing several bands is compared once. */
+  private comparedBy: Int32Array;
+  private queries = 0;
+  /** Per entry (kept text x band): the next entry with the same band hash (-1 ends). */
+  private entryNext = new Int32Array(0);
+  /** Open-addressing slots (at most one band hash per entry, so never full): band hash -> first entry (-1: empty). */
+  private slotKey = new Uint32Array(0);
+  private slotHead = new Int32Array(0);
 
+  /** `signatures`: a table of signatures computed beforehand, which `addRow` indexes (not copied). */
   constructor(
     private readonly threshold = 0.8,
     capacity = 1024,
+    signatures?: SignatureTable,
   ) {
     const cap = Math.max(16, capacity);
-    this.sigs = new Uint32Array(cap * PERMS);
-    this.entryKey = new Uint32Array(cap * BANDS);
-    this.entryNext = new Int32Array(cap * BANDS);
-    const slots = nextPow2(cap * BANDS * 2);
-    this.slotKey = new Uint32Array(slots);
-    this.slotHead = new Int32Array(slots).fill(-1);
+    this.sigs = signatures ?? new SignatureTable(cap);
+    this.keptRows = new Int32Array(cap);
+    this.comparedBy = new Int32Array(cap);
+    this.allocateEntries(cap);
   }
 
   get size(): number {
-    return this.count;
+    return this.kept;
   }
 
   add(text: string): boolean {
     const sig = minhash(text);
-    const keys = new Uint32Array(BANDS);
-    for (let b = 0; b < BANDS; b++) {
-      let h = fmix32(b + 1);
-      for (let r = 0; r < ROWS; r++) h = fmix32(h ^ sig[b * ROWS + r]!);
-      keys[b] = h;
-    }
+    const keys = bandKeys(sig);
+    if (this.hasNear(sig, keys)) return false;
+    this.keep(this.sigs.push(sig), keys);
+    return true;
+  }
+
+  /** `add` for the text whose signature is row `row` of the table given to the constructor. */
+  addRow(row: number): boolean {
+    const sig = this.sigs.get(row);
+    const keys = bandKeys(sig);
+    if (this.hasNear(sig, keys)) return false;
+    this.keep(row, keys);
+    return true;
+  }
+
+  private hasNear(sig: Uint32Array, keys: Uint32Array): boolean {
+    const query = ++this.queries;
     for (let b = 0; b < BANDS; b++) {
       for (let e = this.slotHead[this.slotOf(keys[b]!)]!; e >= 0; e = this.entryNext[e]!) {
-        if (this.entryKey[e] !== keys[b]) continue;
+        // Every entry in a slot's chain has the slot's band hash.
         const idx = Math.floor(e / BANDS);
-        if (similarity(sig, this.sigs.subarray(idx * PERMS, idx * PERMS + PERMS)) >= this.threshold) return false;
+        if (this.comparedBy[idx] === query) continue;
+        this.comparedBy[idx] = query;
+        if (this.sigs.isSimilar(this.keptRows[idx]!, sig, this.threshold)) return true;
       }
     }
-    if ((this.count + 1) * PERMS > this.sigs.length) this.grow();
-    const idx = this.count++;
-    this.sigs.set(sig, idx * PERMS);
+    return false;
+  }
+
+  private keep(row: number, keys: Uint32Array): void {
+    if (this.kept === this.keptRows.length) this.grow();
+    const idx = this.kept++;
+    this.keptRows[idx] = row;
     for (let b = 0; b < BANDS; b++) this.link(idx * BANDS + b, keys[b]!);
-    return true;
   }
 
   /** The slot holding a band hash (linear probing). */
@@ -186,24 +260,45 @@ export class NearDuplicateIndex {
   private link(entry: number, key: number): void {
     const slot = this.slotOf(key);
     this.slotKey[slot] = key;
-    this.entryKey[entry] = key;
     this.entryNext[entry] = this.slotHead[slot]!;
     this.slotHead[slot] = entry;
   }
 
-  private grow(): void {
-    const cap = (this.sigs.length / PERMS) * 2;
-    const sigs = new Uint32Array(cap * PERMS);
-    sigs.set(this.sigs);
-    this.sigs = sigs;
-    const keys = this.entryKey.subarray(0, this.count * BANDS);
-    this.entryKey = new Uint32Array(cap * BANDS);
+  private allocateEntries(cap: number): void {
     this.entryNext = new Int32Array(cap * BANDS);
-    const slots = nextPow2(cap * BANDS * 2);
+    const slots = nextPow2(cap * BANDS + 1);
     this.slotKey = new Uint32Array(slots);
     this.slotHead = new Int32Array(slots).fill(-1);
-    for (let e = 0; e < keys.length; e++) this.link(e, keys[e]!);
   }
+
+  /** Doubles the capacity; the kept texts' band hashes are computed again from their signatures. */
+  private grow(): void {
+    const cap = this.keptRows.length * 2;
+    this.keptRows = grown(this.keptRows, cap);
+    this.comparedBy = grown(this.comparedBy, cap);
+    this.allocateEntries(cap);
+    for (let idx = 0; idx < this.kept; idx++) {
+      const keys = bandKeys(this.sigs.get(this.keptRows[idx]!));
+      for (let b = 0; b < BANDS; b++) this.link(idx * BANDS + b, keys[b]!);
+    }
+  }
+}
+
+function grown(a: Int32Array, length: number): Int32Array {
+  const b = new Int32Array(length);
+  b.set(a);
+  return b;
+}
+
+/** The LSH band hashes of a signature (16 bands of 4 rows). */
+function bandKeys(sig: Uint32Array): Uint32Array {
+  const keys = new Uint32Array(BANDS);
+  for (let b = 0; b < BANDS; b++) {
+    let h = fmix32(b + 1);
+    for (let r = 0; r < ROWS; r++) h = fmix32(h ^ sig[b * ROWS + r]!);
+    keys[b] = h;
+  }
+  return keys;
 }
 
 function nextPow2(n: number): number {
