@@ -98,14 +98,16 @@ export function minhash(text: string, k = 5, out: Uint32Array = new Uint32Array(
   return sig;
 }
 
-/** MinHash signatures in one typed array, a row each: a large dataset costs 256 bytes per text, no objects. */
-export class SignatureTable {
-  private data: Uint32Array;
-  private rows = 0;
+/** Rows per page of a SignatureTable (256 KiB). */
+const PAGE_ROWS = 1024;
 
-  constructor(capacity = 1024) {
-    this.data = new Uint32Array(Math.max(16, capacity) * PERMS);
-  }
+/**
+ * MinHash signatures in typed-array pages, a row each: a large dataset costs 256 bytes per text
+ * and no objects, and growing never copies (nor holds the old and the new array at once).
+ */
+export class SignatureTable {
+  private readonly pages: Uint32Array[] = [];
+  private rows = 0;
 
   get size(): number {
     return this.rows;
@@ -124,7 +126,8 @@ export class SignatureTable {
   }
 
   get(row: number): Uint32Array {
-    return this.data.subarray(row * PERMS, row * PERMS + PERMS);
+    const at = (row % PAGE_ROWS) * PERMS;
+    return this.pages[Math.floor(row / PAGE_ROWS)]!.subarray(at, at + PERMS);
   }
 
   /**
@@ -132,21 +135,18 @@ export class SignatureTable {
    * soon as too many positions differ for it to hold (dedupe compares a text with many others).
    */
   isSimilar(row: number, sig: Uint32Array, threshold: number): boolean {
-    const base = row * PERMS;
+    const page = this.pages[Math.floor(row / PAGE_ROWS)]!;
+    const base = (row % PAGE_ROWS) * PERMS;
     let differ = 0;
     for (let i = 0; i < PERMS; i++) {
-      if (this.data[base + i] !== sig[i] && (PERMS - ++differ) / PERMS < threshold) return false;
+      if (page[base + i] !== sig[i] && (PERMS - ++differ) / PERMS < threshold) return false;
     }
     return true;
   }
 
-  /** The row after the last, grown as needed. */
+  /** The row after the last, on a new page when needed. */
   private next(): Uint32Array {
-    if ((this.rows + 1) * PERMS > this.data.length) {
-      const data = new Uint32Array(this.data.length * 2);
-      data.set(this.data);
-      this.data = data;
-    }
+    if (this.rows === this.pages.length * PAGE_ROWS) this.pages.push(new Uint32Array(PAGE_ROWS * PERMS));
     return this.get(this.rows);
   }
 }
@@ -201,7 +201,7 @@ export class NearDuplicateIndex {
     signatures?: SignatureTable,
   ) {
     const cap = Math.max(16, capacity);
-    this.sigs = signatures ?? new SignatureTable(cap);
+    this.sigs = signatures ?? new SignatureTable();
     this.keptRows = new Int32Array(cap);
     this.comparedBy = new Int32Array(cap);
     this.allocateEntries(cap);
