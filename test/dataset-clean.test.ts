@@ -1,9 +1,12 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import os from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { exportLines, splitOf } from '../persona-data/dataset/build.js';
-import { cleanText, jaccard, minhash, NearDuplicateIndex, scrub, similarity } from '../persona-data/dataset/clean.js';
+import { cleanText, jaccard, minhash, NearDuplicateIndex, scrub, SignatureTable, similarity } from '../persona-data/dataset/clean.js';
 import type { DatasetLine } from '../persona-data/dataset/line.js';
 import { datasetLineSchema, normalizeTurns, turnOrderProblem } from '../persona-data/dataset/line.js';
+import { SpillFile } from '../persona-data/dataset/spill.js';
+import { seededRandom } from './support/random.js';
 
 describe('PII scrubbing', () => {
   it.each([
@@ -44,6 +47,58 @@ describe('near duplicates', () => {
     expect(idx.add('Hello hello! I am Glordon from Wobblewhirl... who are you, tiny friend? Bloop!')).toBe(false);
     expect(idx.add('HELLO, HELLO! I am Glordon from Wobblewhirl. Who are you, tiny friend? Bloop!')).toBe(false);
     expect(idx.add('Radishes are the crunchiest snack in the galaxy. Do you like them? Bloop!')).toBe(true);
+  });
+
+  it.each([0.5, 0.8, 0.95])('signatures computed beforehand (addRow) decide as add does (threshold %s)', (threshold) => {
+    const rand = seededRandom(9);
+    const words = 'moon glow tomato radish snail jelly star rain fern kale'.split(' ');
+    const texts = Array.from({ length: 3000 }, () => Array.from({ length: 3 + Math.floor(rand() * 8) }, () => words[Math.floor(rand() * words.length)]).join(' '));
+    const byText = new NearDuplicateIndex(threshold);
+    const expected = texts.map((t) => byText.add(t));
+    const table = new SignatureTable();
+    for (const t of texts) table.pushText(t);
+    const byRow = new NearDuplicateIndex(threshold, 4, table);
+    expect(texts.map((_, i) => byRow.addRow(i))).toEqual(expected);
+    expect(expected.filter((kept) => !kept).length).toBeGreaterThan(0);
+  });
+});
+
+describe('spill file', () => {
+  const spillNames = () => readdirSync(os.tmpdir()).filter((n) => n.startsWith('dataset-spill-'));
+
+  it('reads back every record, across chunks and from the unwritten chunk; leaves no name in the folder', () => {
+    const before = spillNames();
+    const spill = new SpillFile();
+    expect(spillNames()).toEqual(before);
+    const records = Array.from({ length: 3000 }, (_, i) => `record ${i} ${'é🌱'.repeat(i % 50)} ${'x'.repeat(i * 7)}`);
+    records.push('y'.repeat(3 << 20)); // larger than a chunk
+    records.push('last, still in memory');
+    records.forEach((r, i) => expect(spill.append(r)).toBe(i));
+    expect(spill.count).toBe(records.length);
+    for (const i of [records.length - 1, 0, 1, 1234, records.length - 2, 2999]) expect(spill.read(i)).toBe(records[i]);
+    expect(records.every((r, i) => spill.read(i) === r)).toBe(true);
+    spill.close();
+    expect(() => spill.read(0)).toThrow(/after close/);
+    spill.close();
+  });
+
+  it.skipIf(!existsSync('/proc/self/fd'))('keeps no plaintext on disk', () => {
+    const spill = new SpillFile();
+    for (let i = 0; i < 60_000; i++) spill.append(`SECRET-TEXT number ${i}`); // over a megabyte: chunks on disk
+    const fds = readdirSync('/proc/self/fd').filter((fd) => {
+      try {
+        return /dataset-spill-.*\(deleted\)$/.test(readlinkSync(`/proc/self/fd/${fd}`));
+      } catch {
+        return false;
+      }
+    });
+    expect(fds.length).toBeGreaterThan(0);
+    for (const fd of fds) {
+      const bytes = readFileSync(`/proc/self/fd/${fd}`);
+      expect(bytes.length).toBeGreaterThan(1 << 16);
+      expect(bytes.includes('SECRET-TEXT')).toBe(false);
+    }
+    spill.close();
   });
 });
 

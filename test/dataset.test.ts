@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -92,7 +92,7 @@ describe.each(BACKENDS)('dataset builder on %s', (backend) => {
       { db: database.db, keys },
       { card: card(), policyVersion: POLICY, allowChatLogTraining: true, baseModel: inject('ollamaBaseModel'), cacheDir, store: false, ...input, settings: { syntheticPerChunk: 0, perUserShare: 1, ...settings } },
     );
-  const allText = (b: DatasetBuild) => b.lines.map((l) => l.json).join('\n');
+  const allText = (b: DatasetBuild) => b.readLines().map((l) => l.json).join('\n');
 
   beforeEach(async () => {
     database = await openTestDatabase(backend);
@@ -111,10 +111,10 @@ describe.each(BACKENDS)('dataset builder on %s', (backend) => {
   it('card examples: a greeting-first dialogue gets a short user turn; every line follows the rules', async () => {
     const b = await build();
     expect(b.stats.bySource.card).toBe(2);
-    const greeting = b.lines.find((l) => l.line.messages.some((m) => m.content.startsWith("Hi hi! I'm Blip")))!;
+    const greeting = b.readLines().find((l) => l.line.messages.some((m) => m.content.startsWith("Hi hi! I'm Blip")))!;
     expect(greeting.line.messages.map((m) => m.role)).toEqual(['system', 'user', 'assistant']);
     expect(greeting.line.messages[1]!.content).toBe('Hello!');
-    for (const l of b.lines) expect(datasetLineSchema.safeParse(JSON.parse(l.json)).success).toBe(true);
+    for (const l of b.readLines()) expect(datasetLineSchema.safeParse(JSON.parse(l.json)).success).toBe(true);
   });
 
   it('speaker sources: consecutive messages grouped as context; consent stops context; non-consented never appear', async () => {
@@ -134,8 +134,8 @@ describe.each(BACKENDS)('dataset builder on %s', (backend) => {
     const b = await build();
     const text = allText(b);
     expect(text).not.toMatch(/BOB-SECRET|CAROL-SECRET|DAVE-SECRET/);
-    for (const l of b.lines) for (const u of [BOB, CAROL, DAVE]) expect(l.contributorIds).not.toContain(u);
-    const chat = b.lines.filter((l) => l.line.source === 'chat_log').map((l) => l.line.messages.filter((m) => m.role !== 'system'));
+    for (const l of b.readLines()) for (const u of [BOB, CAROL, DAVE]) expect(l.contributorIds).not.toContain(u);
+    const chat = b.readLines().filter((l) => l.line.source === 'chat_log').map((l) => l.line.messages.filter((m) => m.role !== 'system'));
     expect(chat).toContainEqual([
       { role: 'user', content: 'Hey Blip, what are you planting this spring?\nAnything besides tomatoes?' },
       { role: 'assistant', content: 'Oh, so many things! Glowing tomatoes first, of course.\nAnd then moon-beans along the library wall.' },
@@ -158,7 +158,7 @@ describe.each(BACKENDS)('dataset builder on %s', (backend) => {
     const roses = await seed.msg(20, ALICE, 'Even roses?', { replyTo: a });
     await seed.msg(20, SPEAKER, 'Especially roses! They like the warm greenhouse air.', { replyTo: roses });
     const b = await build();
-    const chat = b.lines.filter((l) => l.line.source === 'chat_log').map((l) => l.line.messages.filter((m) => m.role !== 'system').map((m) => m.content));
+    const chat = b.readLines().filter((l) => l.line.source === 'chat_log').map((l) => l.line.messages.filter((m) => m.role !== 'system').map((m) => m.content));
     expect(chat).toContainEqual(['Blip, can robots grow flowers too?', 'Of course! Robots can grow anything with enough patience.']);
     expect(chat).toContainEqual(['Blip, can robots grow flowers too?', 'Of course! Robots can grow anything with enough patience.', 'Even roses?', 'Especially roses! They like the warm greenhouse air.']);
     expect(allText(b)).not.toContain('filler');
@@ -175,7 +175,7 @@ describe.each(BACKENDS)('dataset builder on %s', (backend) => {
     const text = allText(b);
     expect(text).toContain('They glow a soft orange');
     expect(text).not.toMatch(/TERRIBLE-REPLY|UNRATED-REPLY|BOB-SECRET|hum at midnight/);
-    const multi = b.lines.find((l) => l.line.messages.some((m) => m.content.startsWith('Yes! They taste')))!;
+    const multi = b.readLines().find((l) => l.line.messages.some((m) => m.content.startsWith('Yes! They taste')))!;
     expect(multi.line.messages.filter((m) => m.role !== 'system').map((m) => m.content)).toEqual([
       'What colour are the tomatoes?', 'They glow a soft orange, like little lanterns!', 'Can I eat one?', 'Yes! They taste like sunshine and a bit like mint.',
     ]);
@@ -215,7 +215,7 @@ describe.each(BACKENDS)('dataset builder on %s', (backend) => {
     expect(text).toContain('Look at [URL] for');
     expect(b.stats.removed.reply_too_short).toBe(1);
     expect(b.stats.removed.near_duplicate).toBe(1);
-    expect(b.lines.filter((l) => /greenhouse at night,? when/.test(l.json))).toHaveLength(1);
+    expect(b.readLines().filter((l) => /greenhouse at night,? when/.test(l.json))).toHaveLength(1);
   });
 
   it('caps each user at the configured share', async () => {
@@ -225,9 +225,9 @@ describe.each(BACKENDS)('dataset builder on %s', (backend) => {
     for (let i = 0; i < 30; i++) await seed.exchange(conv, ALICE, `Alice question number ${i}?`, `Answer ${i}: ${'tomato '.repeat(i % 7 + 1)}and ${['moss', 'ferns', 'beans', 'roses', 'kale'][i % 5]} number ${i * 37}.`, { up: 1 });
     for (const [k, u] of others.entries()) await seed.exchange(randomUUID(), u, `Question from user ${k}?`, `A different answer for user ${k}: ${'leaf '.repeat(k + 1)}grows well.`, { up: 1 });
     const b = await build({}, { perUserShare: 0.2, maxContextTurns: 1 });
-    const alice = b.lines.filter((l) => l.contributorIds.includes(ALICE)).length;
+    const alice = b.readLines().filter((l) => l.contributorIds.includes(ALICE)).length;
     expect(alice).toBeGreaterThan(0);
-    expect(alice / b.lines.length).toBeLessThanOrEqual(0.2);
+    expect(alice / b.readLines().length).toBeLessThanOrEqual(0.2);
     expect(b.stats.perUserCap.usersCapped).toBe(1);
     expect(b.stats.removed.per_user_cap).toBeGreaterThan(0);
     expect(Object.keys(b.stats.userShares)).toContain(keys.userHmac(ALICE));
@@ -245,12 +245,16 @@ describe.each(BACKENDS)('dataset builder on %s', (backend) => {
       await seed.msg(60 + i, SPEAKER, `Answer ${i}: a brand new fact number ${i * 17} about beans and ${i} worms.`);
     }
     const second = await build({ store: true }, { perUserShare: 1 });
-    const splits = new Map(second.lines.map((l) => [l.line.id, l.split]));
-    for (const l of first.lines) expect(splits.get(l.line.id)).toBe(l.split);
-    expect(second.lines.length).toBeGreaterThan(first.lines.length);
+    const splits = new Map(second.readLines().map((l) => [l.line.id, l.split]));
+    for (const l of first.readLines()) expect(splits.get(l.line.id)).toBe(l.split);
+    expect(second.readLines().length).toBeGreaterThan(first.readLines().length);
     expect(second.versionId).toBeGreaterThan(0);
     const stored = await new DatasetStore(database.db, keys).readLines(second.versionId!);
-    expect(stored.map((r) => r.json)).toEqual(second.lines.map((l) => l.json));
+    expect(stored.map((r) => r.json)).toEqual(second.readLines().map((l) => l.json));
+    // The lines wait in an unlinked spill file: no name in the temp folder, gone after close.
+    expect(readdirSync(os.tmpdir()).filter((n) => n.startsWith('dataset-spill-'))).toEqual([]);
+    second.close();
+    expect(() => second.readLines()).toThrow(/after close/);
     const rows = await database.db.select().from(datasetLines);
     expect(rows.some((r) => r.contributors.includes(keys.userHmac(ALICE)))).toBe(true);
     expect(JSON.stringify(rows.map((r) => r.contributors))).not.toContain(ALICE);
@@ -304,7 +308,7 @@ describe('dataset determinism (real model server for synthetic dialogues)', () =
       expect(b.export('sharegpt')).toBe(a.export('sharegpt'));
       expect(b.contentHash).toBe(a.contentHash);
       expect(a.stats.bySource.chat_log).toBe(2);
-      for (const l of a.lines) expect(datasetLineSchema.safeParse(JSON.parse(l.json)).success).toBe(true);
+      for (const l of a.readLines()) expect(datasetLineSchema.safeParse(JSON.parse(l.json)).success).toBe(true);
     } finally {
       await database.close();
     }
@@ -341,15 +345,15 @@ describe.each(BACKENDS)('dataset and forget through the app (%s)', (backend) => 
           { card: c, policyVersion: app.privacy.policyVersion, allowChatLogTraining: true, baseModel: 'm', cacheDir, store, consent: (g, u) => app.privacy.hasConsent(g, u), settings: { syntheticPerChunk: 0, perUserShare: 1 } },
         );
       const before = await run(true);
-      expect(before.lines.map((l) => l.json).join('\n')).toContain('ALICE-TEXT');
+      expect(before.readLines().map((l) => l.json).join('\n')).toContain('ALICE-TEXT');
       await app.consent.forget(ALICE);
       await app.writer.drainPoint();
       const after = await run(false);
-      const text = after.lines.map((l) => l.json).join('\n');
+      const text = after.readLines().map((l) => l.json).join('\n');
       expect(text).not.toContain('ALICE-TEXT');
       expect(text).not.toContain('silver trowel'); // its reply target is gone: dropped, not re-attached
       expect(text).toContain('They nap at noon');
-      for (const l of after.lines) expect(l.contributorIds).not.toContain(ALICE);
+      for (const l of after.readLines()) expect(l.contributorIds).not.toContain(ALICE);
       const stored = await new DatasetStore(app.database.db, t.keys).readLines(before.versionId!);
       expect(stored.map((r) => r.json).join('\n')).not.toContain('ALICE-TEXT');
     } finally {

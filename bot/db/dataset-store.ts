@@ -19,25 +19,31 @@ export class DatasetStore {
     private readonly keys: KeyRing,
   ) {}
 
-  async save(input: { personaSlug: string; contentHash: string; stats: Record<string, unknown>; lines: DatasetLineInput[] }): Promise<number> {
+  /** Stores a version; `lines` is read once, 500 lines at a time, so it may be a stream. */
+  async save(input: { personaSlug: string; contentHash: string; stats: Record<string, unknown>; lines: Iterable<DatasetLineInput> }): Promise<number> {
     return this.db.transaction(async (tx) => {
       const [version] = await tx
         .insert(datasetVersions)
-        .values({ personaSlug: input.personaSlug, contentHash: input.contentHash, stats: input.stats, lineCount: input.lines.length })
+        .values({ personaSlug: input.personaSlug, contentHash: input.contentHash, stats: input.stats, lineCount: 0 })
         .returning({ id: datasetVersions.id });
       const id = version!.id;
-      for (let i = 0; i < input.lines.length; i += 500) {
+      let lineNo = 0;
+      for (const batch of batches(input.lines, 500)) {
         await tx.insert(datasetLines).values(
-          input.lines.slice(i, i + 500).map((l, j) => ({
-            datasetVersionId: id,
-            lineNo: i + j,
-            split: l.split,
-            lineEnc: this.keys.encrypt(l.json, lineContext(id, i + j)),
-            contributors: [...new Set(l.contributorIds)].map((u) => this.keys.userHmac(u)),
-            guildIds: [...new Set(l.guildIds)],
-          })),
+          batch.map((l) => {
+            const n = lineNo++;
+            return {
+              datasetVersionId: id,
+              lineNo: n,
+              split: l.split,
+              lineEnc: this.keys.encrypt(l.json, lineContext(id, n)),
+              contributors: [...new Set(l.contributorIds)].map((u) => this.keys.userHmac(u)),
+              guildIds: [...new Set(l.guildIds)],
+            };
+          }),
         );
       }
+      await tx.update(datasetVersions).set({ lineCount: lineNo }).where(eq(datasetVersions.id, id));
       return id;
     });
   }
@@ -50,4 +56,16 @@ export class DatasetStore {
 
 export function lineContext(versionId: number, lineNo: number): string {
   return `dataset:${versionId}:${lineNo}`;
+}
+
+function* batches<T>(items: Iterable<T>, size: number): Generator<T[]> {
+  let batch: T[] = [];
+  for (const item of items) {
+    batch.push(item);
+    if (batch.length === size) {
+      yield batch;
+      batch = [];
+    }
+  }
+  if (batch.length > 0) yield batch;
 }

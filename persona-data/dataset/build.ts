@@ -8,10 +8,11 @@ import { estimateTokens, fillNames, systemPrompt } from '../../bot/services/prom
 import type { PersonaCard } from '../card.js';
 import type { ChatCandidate } from './chat-logs.js';
 import { countDiscordLogs, inReadTransaction, readChatLogs } from './chat-logs.js';
-import { cleanText, NearDuplicateIndex } from './clean.js';
+import { cleanText, NearDuplicateIndex, SignatureTable } from './clean.js';
 import { DatasetSourceError } from './errors.js';
 import type { DatasetLine, DatasetSource, LineMessage } from './line.js';
 import { normalizeTurns, turnOrderProblem } from './line.js';
+import { SpillFile } from './spill.js';
 import { syntheticDialogues } from './synthetic.js';
 
 export { DatasetSourceError } from './errors.js';
@@ -25,6 +26,10 @@ export { DatasetSourceError } from './errors.js';
  * length bounds, a token budget that drops the oldest turns), then exact and near duplicates are
  * dropped, the per-user cap applied, and each line gets a content-hash id and a hash-decided
  * split. Lines are sorted by id, so the same inputs give the same bytes.
+ *
+ * Memory does not grow with the text of the dataset: a finished line goes to an encrypted spill
+ * file at once, and dedupe, the cap, the sort and the statistics work on a few compact numbers
+ * per line (FinishedLines); the lines are read back in order to be stored or exported.
  */
 
 export type ExportFormat = 'messages' | 'sharegpt' | 'alpaca';
@@ -101,7 +106,7 @@ export interface BuildDatasetInput {
 
 export interface BuiltLine {
   readonly split: 'train' | 'eval';
-  /** The line (made on access: lines share their turns' strings, so a build stays small). */
+  /** The line (made on access). */
   readonly line: DatasetLine;
   /** The line as JSONL, no newline (made on access). */
   readonly json: string;
@@ -112,27 +117,40 @@ export interface BuiltLine {
 class Line implements BuiltLine {
   constructor(
     readonly split: 'train' | 'eval',
-    private readonly f: Finished,
+    private readonly id: string,
     private readonly persona: string,
+    private readonly source: DatasetSource,
+    private readonly system: string | null,
+    private readonly texts: string[],
     readonly contributorIds: string[],
     readonly guildIds: string[],
   ) {}
   get line(): DatasetLine {
-    return { id: this.f.id, persona: this.persona, source: this.f.source, messages: messagesOf(this.f) };
+    return { id: this.id, persona: this.persona, source: this.source, messages: messagesOf(this.system, this.texts) };
   }
   get json(): string {
     return JSON.stringify(this.line);
   }
 }
 
+/**
+ * A finished build. Its lines are not held in memory: they are read back, in order, from the
+ * build's encrypted spill file, which lives until `close()` (or until the build is garbage
+ * collected, if nobody closes it).
+ */
 export interface DatasetBuild {
   persona: string;
   versionId: number | null;
   contentHash: string;
-  lines: BuiltLine[];
   stats: DatasetStats;
-  /** The dataset in one of the export formats (JSONL, one line per example, train then eval order by id). */
+  /** The lines in order (by id), read back one at a time. */
+  eachLine(): Iterable<BuiltLine>;
+  /** Every line at once (small datasets and tests; eachLine streams). */
+  readLines(): BuiltLine[];
+  /** The dataset in one of the export formats (JSONL, one line per example, in line order). */
   export(format?: ExportFormat): string;
+  /** Frees the spill file; the lines cannot be read after. */
+  close(): void;
 }
 
 export interface Histogram {
@@ -169,11 +187,9 @@ interface Candidate {
   capUser?: string;
 }
 
-/** A finished example, kept compact: turn texts only (the roles follow from the line rules), shared strings. */
+/** A finished example (the turn texts only: the roles follow from the line rules). */
 interface Finished {
   source: DatasetSource;
-  /** The system turn's text (shared by every line), if any. */
-  system: string | null;
   /** user, assistant, user, ... assistant. */
   texts: string[];
   id: string;
@@ -184,13 +200,95 @@ interface Finished {
   tokens: number;
 }
 
+/** What a finished line keeps in the spill file until its line is written. */
+type SpilledLine = [texts: string[], contributors: string[], guildIds: string[]];
+
+/**
+ * The finished lines of a build, each known by its number (the order it was finished in). In
+ * memory only what dedupe, the per-user cap, the sort and the statistics need: id, source, capped user,
+ * sizes and the MinHash signature of the reply (about 400 bytes a line). The turns and
+ * contributors wait in the spill file, so memory does not grow with the text of the dataset.
+ */
+class FinishedLines {
+  readonly ids: string[] = [];
+  readonly sources: DatasetSource[] = [];
+  /** The line's capped user (an index into `users`), or -1. */
+  readonly capUsers: number[] = [];
+  readonly users: string[] = [];
+  readonly replyChars: number[] = [];
+  readonly tokens: number[] = [];
+  readonly turns: number[] = [];
+  private readonly userIndex = new Map<string, number>();
+  private readonly seenIds = new Set<string>();
+  private replySignatures: SignatureTable | null = new SignatureTable();
+
+  constructor(private readonly spill: SpillFile) {}
+
+  get size(): number {
+    return this.ids.length;
+  }
+
+  /** Adds a line; false when a line with the same id (the same content) is already in. */
+  add(f: Finished): boolean {
+    if (this.seenIds.has(f.id)) return false;
+    this.seenIds.add(f.id);
+    this.ids.push(f.id);
+    this.sources.push(f.source);
+    this.capUsers.push(f.capUser === undefined ? -1 : this.userNumber(f.capUser));
+    this.replyChars.push(f.reply.length);
+    this.tokens.push(f.tokens);
+    this.turns.push(f.texts.length);
+    this.replySignatures!.pushText(f.reply);
+    this.spill.append(JSON.stringify([f.texts, f.contributors, f.guildIds] satisfies SpilledLine));
+    return true;
+  }
+
+  /**
+   * The lines of `order` whose reply is not a near duplicate of an earlier one's, in that order.
+   * Dedupe is the signatures' only use, so they are freed here.
+   */
+  withoutNearDuplicates(order: number[], threshold: number, dropped: () => void): number[] {
+    const near = new NearDuplicateIndex(threshold, order.length, this.replySignatures!);
+    this.replySignatures = null;
+    return order.filter((i) => near.addRow(i) || (dropped(), false));
+  }
+
+  read(i: number): SpilledLine {
+    return JSON.parse(this.spill.read(i)) as SpilledLine;
+  }
+
+  private userNumber(user: string): number {
+    let n = this.userIndex.get(user);
+    if (n === undefined) {
+      n = this.users.push(user) - 1;
+      this.userIndex.set(user, n);
+    }
+    return n;
+  }
+}
+
 const SOURCE_ORDER: Record<DatasetSource, number> = { card: 0, synthetic: 1, chat_log: 2 };
 
 export const DISCORD_POLICY_NOTE =
   "Discord chat logs were left out: ALLOW_CHAT_LOG_TRAINING is off (the default). Discord's Developer Policy does not allow training models on message content without Discord's permission; an operator who has it can set ALLOW_CHAT_LOG_TRAINING=true. Console logs are always used.";
 
+/** Closes the spill file of a build nobody closed, once the build is garbage collected. */
+const unclosedSpills = new FinalizationRegistry<SpillFile>((spill) => spill.close());
+
 /** Builds a persona's dataset and (unless `store: false`) stores it as a dataset version. */
 export async function buildDataset(deps: DatasetDeps, input: BuildDatasetInput): Promise<DatasetBuild> {
+  const spill = new SpillFile();
+  try {
+    const build = await buildWithSpill(deps, input, spill);
+    unclosedSpills.register(build, spill);
+    return build;
+  } catch (err) {
+    spill.close();
+    throw err;
+  }
+}
+
+async function buildWithSpill(deps: DatasetDeps, input: BuildDatasetInput, spill: SpillFile): Promise<DatasetBuild> {
   const s: DatasetSettings = { ...DEFAULT_SETTINGS, ...input.settings };
   const card = input.card;
   const removed: Record<string, number> = {};
@@ -200,16 +298,12 @@ export async function buildDataset(deps: DatasetDeps, input: BuildDatasetInput):
   const progress = input.onProgress ?? (() => {});
   const system = s.systemTurn ? systemPrompt(card, 'friend') : null;
   const candidates: Record<DatasetSource, number> = { card: 0, synthetic: 0, chat_log: 0 };
-  const finished: Finished[] = [];
-  const seenExact = new Set<string>();
+  const finished = new FinishedLines(spill);
 
   const finish = (c: Candidate) => {
     candidates[c.source]++;
     const f = finishCandidate(c, s, system, card, remove);
-    if (!f) return;
-    if (seenExact.has(f.id)) return remove('exact_duplicate');
-    seenExact.add(f.id);
-    finished.push(f);
+    if (f && !finished.add(f)) remove('exact_duplicate');
   };
 
   // 1. The card's example dialogues.
@@ -272,49 +366,41 @@ export async function buildDataset(deps: DatasetDeps, input: BuildDatasetInput):
     if (!input.allowChatLogTraining) discordLeftOut = await countDiscordLogs(tx, { slug: card.slug, speakers: card.speakers });
   });
 
-  // 4. Near duplicates (by the final reply), in a fixed order: card first, then by id.
-  progress({ phase: 'clean', done: 0, total: finished.length });
-  finished.sort((a, b) => SOURCE_ORDER[a.source] - SOURCE_ORDER[b.source] || cmp(a.id, b.id));
-  let kept = dropNearDuplicates(finished, s.nearDuplicateThreshold, () => remove('near_duplicate'));
-  finished.length = 0;
+  // From here on lines are numbers into `finished`.
+  const { ids, sources, capUsers } = finished;
+  const byId = (a: number, b: number) => cmp(ids[a]!, ids[b]!);
 
-  // 5. Per-user cap: the largest m with m <= share * (lines kept when every user keeps at most m).
-  const byUser = new Map<string, Finished[]>();
-  for (const f of kept) {
-    if (!f.capUser) continue;
-    const list = byUser.get(f.capUser);
-    if (list) list.push(f);
-    else byUser.set(f.capUser, [f]);
+  // 4. Near duplicates (by the final reply), in a fixed order: card first, then by id.
+  progress({ phase: 'clean', done: 0, total: finished.size });
+  const order = Array.from({ length: finished.size }, (_, i) => i).sort((a, b) => SOURCE_ORDER[sources[a]!] - SOURCE_ORDER[sources[b]!] || byId(a, b));
+  let kept = finished.withoutNearDuplicates(order, s.nearDuplicateThreshold, () => remove('near_duplicate'));
+
+  // 5. Per-user cap: the largest m with m <= share * (lines kept when every user keeps at most m);
+  //    a capped user keeps their first m lines by id.
+  kept.sort(byId);
+  const linesOfUser = new Array<number>(finished.users.length).fill(0);
+  let uncapped = 0;
+  for (const i of kept) {
+    if (capUsers[i]! < 0) uncapped++;
+    else linesOfUser[capUsers[i]!]!++;
   }
-  const uncapped = kept.filter((f) => !f.capUser).length;
-  const totalWith = (m: number) => uncapped + [...byUser.values()].reduce((n, l) => n + Math.min(l.length, m), 0);
+  const totalWith = (m: number) => linesOfUser.reduce((n, l) => n + Math.min(l, m), uncapped);
   let lo = 0;
-  let hi = Math.max(0, ...[...byUser.values()].map((l) => l.length));
+  let hi = linesOfUser.reduce((a, b) => Math.max(a, b), 0);
   while (lo < hi) {
     const mid = Math.ceil((lo + hi) / 2);
     if (mid <= s.perUserShare * totalWith(mid)) lo = mid;
     else hi = mid - 1;
   }
   const maxPerUser = lo;
-  let usersCapped = 0;
-  const dropped = new Set<Finished>();
-  for (const list of byUser.values()) {
-    if (list.length <= maxPerUser) continue;
-    usersCapped++;
-    list.sort((a, b) => cmp(a.id, b.id));
-    for (const f of list.slice(maxPerUser)) dropped.add(f);
-  }
-  if (dropped.size) {
-    remove('per_user_cap', dropped.size);
-    kept = kept.filter((f) => !dropped.has(f));
-  }
+  const usersCapped = linesOfUser.filter((l) => l > maxPerUser).length;
+  const keptOfUser = new Array<number>(finished.users.length).fill(0);
+  const beforeCap = kept.length;
+  kept = kept.filter((i) => capUsers[i]! < 0 || ++keptOfUser[capUsers[i]!]! <= maxPerUser);
+  if (kept.length < beforeCap) remove('per_user_cap', beforeCap - kept.length);
 
   // 6. Lines, split, hash, statistics.
-  kept.sort((a, b) => cmp(a.id, b.id));
-  const lines: BuiltLine[] = kept.map((f) => {
-    return new Line(splitOf(f.id, s.evalShare), f, card.slug, f.contributors, f.guildIds);
-  });
-  if (lines.length === 0) {
+  if (kept.length === 0) {
     throw new DatasetSourceError(
       `dataset for ${card.slug}`,
       `is empty: ${card.file} has ${card.examples.length} example dialogue(s) and ${card.lore.length} lore section(s); ` +
@@ -322,20 +408,25 @@ export async function buildDataset(deps: DatasetDeps, input: BuildDatasetInput):
         `${input.allowChatLogTraining ? '' : ' (Discord logs off)'}; removed: ${JSON.stringify(removed)}`,
     );
   }
-  const contentHash = hashLines(lines.map((l, i) => ({ split: l.split, id: kept[i]!.id })));
-  const byHmac = new Map<string, number>();
-  for (const f of kept) if (f.capUser) byHmac.set(deps.keys.userHmac(f.capUser), (byHmac.get(deps.keys.userHmac(f.capUser)) ?? 0) + 1);
+  const splits = kept.map((i) => splitOf(ids[i]!, s.evalShare));
+  const contentHash = hashLines(kept.map((i, k) => ({ split: splits[k]!, id: ids[i]! })));
+  const shareOf = (n: number) => Number((n / kept.length).toFixed(4));
   const userShares = Object.fromEntries(
-    [...byHmac].sort((a, b) => b[1] - a[1] || cmp(a[0], b[0])).slice(0, 50).map(([h, n]) => [h, Number((n / lines.length).toFixed(4))]),
+    keptOfUser
+      .map((n, u) => [deps.keys.userHmac(finished.users[u]!), Math.min(n, maxPerUser)] as const)
+      .filter(([, n]) => n > 0)
+      .sort((a, b) => b[1] - a[1] || cmp(a[0], b[0]))
+      .slice(0, 50)
+      .map(([h, n]) => [h, shareOf(n)]),
   );
   const stats: DatasetStats = {
     persona: card.slug,
     cardHash: card.hash,
     contentHash,
-    lines: lines.length,
-    train: lines.filter((l) => l.split === 'train').length,
-    eval: lines.filter((l) => l.split === 'eval').length,
-    bySource: { card: count(lines, 'card'), synthetic: count(lines, 'synthetic'), chat_log: count(lines, 'chat_log') },
+    lines: kept.length,
+    train: splits.filter((x) => x === 'train').length,
+    eval: splits.filter((x) => x === 'eval').length,
+    bySource: { card: countSource(kept, sources, 'card'), synthetic: countSource(kept, sources, 'synthetic'), chat_log: countSource(kept, sources, 'chat_log') },
     candidates,
     removed: Object.fromEntries(Object.entries(removed).sort(([a], [b]) => cmp(a, b))),
     chatLogs: input.allowChatLogTraining
@@ -343,28 +434,44 @@ export async function buildDataset(deps: DatasetDeps, input: BuildDatasetInput):
       : { discord: 'excluded', console: 'included', note: DISCORD_POLICY_NOTE, discordLeftOut },
     synthetic: { model: input.baseModel, perChunk: s.syntheticPerChunk, generated: syn.generated, cached: syn.cached, accepted: syn.entries.filter((e) => e.ok).length, rejected },
     lengths: {
-      replyChars: histogram(kept.map((f) => f.reply.length), [20, 50, 100, 200, 500, 1000, 2000]),
-      lineTokens: histogram(kept.map((f) => f.tokens), [64, 128, 256, 512, 1024, 2048]),
-      turns: histogram(kept.map((f) => f.texts.length), [2, 4, 6, 8, 12, 16]),
+      replyChars: histogram(kept.map((i) => finished.replyChars[i]!), [20, 50, 100, 200, 500, 1000, 2000]),
+      lineTokens: histogram(kept.map((i) => finished.tokens[i]!), [64, 128, 256, 512, 1024, 2048]),
+      turns: histogram(kept.map((i) => finished.turns[i]!), [2, 4, 6, 8, 12, 16]),
     },
     userShares,
     perUserCap: { share: s.perUserShare, maxLinesPerUser: maxPerUser, usersCapped },
     settings: s,
   };
 
+  function* eachLine(): Generator<BuiltLine> {
+    for (let k = 0; k < kept.length; k++) {
+      const i = kept[k]!;
+      const [texts, contributors, guildIds] = finished.read(i);
+      yield new Line(splits[k]!, ids[i]!, card.slug, sources[i]!, system, texts, contributors, guildIds);
+    }
+  }
+
   let versionId: number | null = null;
   if (input.store !== false) {
-    progress({ phase: 'store', done: 0, total: lines.length });
-    versionId = await new DatasetStore(deps.db, deps.keys).save({
-      personaSlug: card.slug,
-      contentHash,
-      stats: stats as unknown as Record<string, unknown>,
-      // JSON is made a chunk at a time as the store encrypts it, never for the whole dataset at once.
-      lines: lines.map((l) => ({ split: l.split, get json() { return l.json; }, contributorIds: l.contributorIds, guildIds: l.guildIds })),
-    });
-    progress({ phase: 'store', done: lines.length, total: lines.length });
+    progress({ phase: 'store', done: 0, total: kept.length });
+    // Each line's JSON is made as the store encrypts it, never for the whole dataset at once.
+    versionId = await new DatasetStore(deps.db, deps.keys).save({ personaSlug: card.slug, contentHash, stats: stats as unknown as Record<string, unknown>, lines: eachLine() });
+    progress({ phase: 'store', done: kept.length, total: kept.length });
   }
-  return { persona: card.slug, versionId, contentHash, lines, stats, export: (format = 'messages') => exportLines(lines.map((l) => l.line), format, card.name) };
+  return {
+    persona: card.slug,
+    versionId,
+    contentHash,
+    stats,
+    eachLine,
+    readLines: () => [...eachLine()],
+    export: (format = 'messages') => exportLines(mapLines(eachLine(), (l) => l.line), format, card.name),
+    close: () => spill.close(),
+  };
+}
+
+function* mapLines<T, U>(items: Iterable<T>, fn: (item: T) => U): Generator<U> {
+  for (const item of items) yield fn(item);
 }
 
 function finishCandidate(c: Candidate, s: DatasetSettings, system: string | null, card: PersonaCard, remove: (r: string) => void): Finished | null {
@@ -390,7 +497,6 @@ function finishCandidate(c: Candidate, s: DatasetSettings, system: string | null
   if (problem) throw new Error(`internal: line ${id} breaks the line rules: ${problem}`);
   return {
     source: c.source,
-    system,
     texts: turns.map((t) => t.content),
     id,
     contributors: [...new Set(c.contributors)].sort(),
@@ -401,14 +507,9 @@ function finishCandidate(c: Candidate, s: DatasetSettings, system: string | null
   };
 }
 
-function messagesOf(f: Finished): LineMessage[] {
-  const turns: LineMessage[] = f.texts.map((content, i) => ({ role: i % 2 === 0 ? 'user' : 'assistant', content }));
-  return f.system ? [{ role: 'system', content: f.system }, ...turns] : turns;
-}
-
-function dropNearDuplicates(list: Finished[], threshold: number, removed: () => void): Finished[] {
-  const near = new NearDuplicateIndex(threshold, list.length);
-  return list.filter((f) => near.add(f.reply) || (removed(), false));
+function messagesOf(system: string | null, texts: readonly string[]): LineMessage[] {
+  const turns: LineMessage[] = texts.map((content, i) => ({ role: i % 2 === 0 ? 'user' : 'assistant', content }));
+  return system ? [{ role: 'system', content: system }, ...turns] : turns;
 }
 
 function dropLeadingAssistant<T extends { role: string }>(turns: T[]): T[] {
@@ -437,23 +538,25 @@ export function hashLines(lines: readonly { split: string; id: string }[]): stri
 }
 
 /** JSONL in the chosen format. messages: the contract line; sharegpt: conversations; alpaca: instruction/input/output. */
-export function exportLines(lines: readonly DatasetLine[], format: ExportFormat, personaName = 'assistant'): string {
+export function exportLines(lines: Iterable<DatasetLine>, format: ExportFormat, personaName = 'assistant'): string {
   const out: string[] = [];
-  for (const l of lines) {
-    if (format === 'messages') out.push(JSON.stringify(l));
-    else if (format === 'sharegpt') {
-      const from = { system: 'system', user: 'human', assistant: 'gpt' } as const;
-      out.push(JSON.stringify({ id: l.id, source: l.source, conversations: l.messages.map((m) => ({ from: from[m.role], value: m.content })) }));
-    } else {
-      const sys = l.messages[0]?.role === 'system' ? l.messages[0].content : undefined;
-      const turns = l.messages.filter((m) => m.role !== 'system');
-      const output = turns[turns.length - 1]!.content;
-      const instruction = turns[turns.length - 2]!.content;
-      const context = turns.slice(0, -2).map((m) => `${m.role === 'user' ? 'User' : personaName}: ${m.content}`).join('\n');
-      out.push(JSON.stringify({ id: l.id, ...(sys ? { system: sys } : {}), instruction, input: context, output }));
-    }
-  }
+  for (const l of lines) out.push(exportLine(l, format, personaName));
   return out.length ? `${out.join('\n')}\n` : '';
+}
+
+/** One line of `exportLines`, without the newline. */
+export function exportLine(l: DatasetLine, format: ExportFormat, personaName = 'assistant'): string {
+  if (format === 'messages') return JSON.stringify(l);
+  if (format === 'sharegpt') {
+    const from = { system: 'system', user: 'human', assistant: 'gpt' } as const;
+    return JSON.stringify({ id: l.id, source: l.source, conversations: l.messages.map((m) => ({ from: from[m.role], value: m.content })) });
+  }
+  const sys = l.messages[0]?.role === 'system' ? l.messages[0].content : undefined;
+  const turns = l.messages.filter((m) => m.role !== 'system');
+  const output = turns[turns.length - 1]!.content;
+  const instruction = turns[turns.length - 2]!.content;
+  const context = turns.slice(0, -2).map((m) => `${m.role === 'user' ? 'User' : personaName}: ${m.content}`).join('\n');
+  return JSON.stringify({ id: l.id, ...(sys ? { system: sys } : {}), instruction, input: context, output });
 }
 
 function histogram(values: number[], edges: number[]): Histogram {
@@ -467,8 +570,8 @@ function histogram(values: number[], edges: number[]): Histogram {
   return { buckets, counts };
 }
 
-function count(lines: BuiltLine[], source: DatasetSource): number {
-  return lines.filter((l) => l.line.source === source).length;
+function countSource(lines: readonly number[], sources: readonly DatasetSource[], source: DatasetSource): number {
+  return lines.filter((i) => sources[i] === source).length;
 }
 
 function cmp(a: string, b: string): number {

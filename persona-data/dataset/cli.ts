@@ -6,7 +6,8 @@
  * dataset version, and writes the export to --out (or stdout). Progress and the statistics go
  * to stderr.
  */
-import { writeFile } from 'node:fs/promises';
+import { once } from 'node:events';
+import { createWriteStream } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../../bot/config.js';
@@ -17,7 +18,7 @@ import { CONSENT_POLICY } from '../../bot/services/consent-policy.js';
 import { PersonaRegistry } from '../../bot/services/personas.js';
 import { PrivacyState } from '../../bot/services/privacy-state.js';
 import type { ExportFormat } from './build.js';
-import { buildDataset, EXPORT_FORMATS, summarize } from './build.js';
+import { buildDataset, EXPORT_FORMATS, exportLine, summarize } from './build.js';
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
@@ -67,10 +68,15 @@ async function main(): Promise<number> {
       },
     );
     bar.done();
-    const text = build.export(format);
-    if (values.out) await writeFile(values.out, text);
-    else process.stdout.write(text);
-    process.stderr.write(`${summarize(build)}\n${values.out ? `Wrote ${build.lines.length} lines (${format}) to ${values.out}\n` : ''}`);
+    try {
+      // Line by line: the dataset is never one string in memory.
+      const out = values.out ? createWriteStream(values.out) : process.stdout;
+      for (const l of build.eachLine()) if (!out.write(`${exportLine(l.line, format, card.name)}\n`)) await once(out, 'drain');
+      if (out !== process.stdout) await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
+    } finally {
+      build.close();
+    }
+    process.stderr.write(`${summarize(build)}\n${values.out ? `Wrote ${build.stats.lines} lines (${format}) to ${values.out}\n` : ''}`);
     return 0;
   } finally {
     await database.close();
