@@ -131,7 +131,12 @@ export const personaCommand = {
           if (err instanceof DatasetSourceError) throw new UserFacingError(`The dataset could not be built: ${err.message}`);
           throw err;
         }
-        const data = Buffer.from(build.export('messages'));
+        let data: Buffer;
+        try {
+          data = Buffer.from(build.export('messages'));
+        } finally {
+          build.close();
+        }
         const fits = data.length <= 8 * 2 ** 20; // Discord's attachment limit
         await ctx.reply({
           ephemeral: true,

@@ -305,6 +305,7 @@ export class FinetuneService {
       try {
         const build = await this.deps.dataset.build(card);
         datasetVersionId = build.versionId;
+        build.close(); // the stored snapshot is what the job sends
       } catch (err) {
         if (err instanceof DatasetSourceError) return void (await this.fail(job, `the dataset could not be built: ${err.message}`));
         throw err;
