@@ -1,17 +1,14 @@
-import { fork } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import postgres from 'postgres';
-import { openDatabase } from '../bot/db/client.js';
 import { CONSENT_POLICY } from '../bot/services/consent-policy.js';
 import { parseCard } from '../persona-data/card.js';
-import { buildDataset } from '../persona-data/dataset/build.js';
 import { conversationQuery, speakerQuery } from '../persona-data/dataset/chat-logs.js';
 import { KeyRing } from '../bot/crypto/keyring.js';
 import { snowflake } from '../test/support/db.js';
 import { benchDatabase } from './database.js';
+import { runBuildWorker } from './dataset-worker.js';
 import type { Benchmark } from './harness.js';
 import { seededRandom } from '../test/support/random.js';
 
@@ -150,7 +147,7 @@ export const datasetBenchmark: Benchmark = {
       log(`COPY floor: ${floorSeconds.toFixed(2)} s, ${(floorBytes / 2 ** 20).toFixed(0)} MiB`);
 
       // ---- the build, in a process of its own (its peak RSS is the build's, not the generator's) ----
-      const out = await runWorker({ url, keys: keyText }, log);
+      const out = await runBuildWorker({ url, keys: keyText, cardText: CARD }, log);
       const buildSeconds = out.seconds;
       const readSeconds = out.readSeconds;
       const peak = out.maxRssBytes;
@@ -169,13 +166,14 @@ export const datasetBenchmark: Benchmark = {
           store_seconds: Number(out.storeSeconds.toFixed(2)),
           copy_floor_seconds: Number(floorSeconds.toFixed(3)),
           rss_before_mb: Math.round(rssBefore / 2 ** 20),
+          rss_growth_mb: Math.round((peak - rssBefore) / 2 ** 20),
           lines: st.lines,
           chat_log_lines: st.bySource.chat_log,
         },
         notes:
           `${N} logged messages (${users.length} users, 80% consented; ${channels.length} channels; ${threads.length} persona threads with ${replyCount} stored replies; ~3% of messages from 2 speakers), generated in ${genSeconds.toFixed(0)} s by COPY FROM STDIN. ` +
-          `Build = stream both chat-log sources (cursor, 1000-row batches), decrypt, clean, dedupe (MinHash), per-user cap, split, store the encrypted snapshot (${st.lines} lines; removed ${JSON.stringify(st.removed)}). No synthetic dialogues (no model server in the benchmark). ` +
-          `Floor = COPY (<the build's two SELECTs>) TO STDOUT through postgres.js, best of 2 (${(floorBytes / 2 ** 20).toFixed(0)} MiB). seconds_1m scales the build time to 1M messages linearly. The build runs in a child process (node --import tsx, NODE_OPTIONS=${process.env.NODE_OPTIONS || '(none: default V8 heap sizing)'}) that opens the database, builds and stores; peak_rss_mb is that process's maxRSS (getrusage), including Node's own ${Math.round(rssBefore / 2 ** 20)} MB at start.`,
+          `Build = stream both chat-log sources (cursor, 1000-row batches), decrypt, clean, spill finished lines to an encrypted temp file, dedupe (MinHash), per-user cap, split, read the lines back in order and store the encrypted snapshot (${st.lines} lines; removed ${JSON.stringify(st.removed)}). No synthetic dialogues (no model server in the benchmark). ` +
+          `Floor = COPY (<the build's two SELECTs>) TO STDOUT through postgres.js, best of 2 (${(floorBytes / 2 ** 20).toFixed(0)} MiB). seconds_1m scales the build time to 1M messages linearly. The build runs in a child process (bench/dataset-worker.ts: node --import tsx, loading the database client and the builder as \`npm run dataset\` does, not the data generator or the test helpers; NODE_OPTIONS=${process.env.NODE_OPTIONS || '(none: default V8 heap sizing)'}) that opens the database, builds and stores; peak_rss_mb is that process's maxRSS (getrusage), including the ${Math.round(rssBefore / 2 ** 20)} MB it has at start (rss_growth_mb is the rest).`,
       };
     } finally {
       await raw.end();
@@ -183,86 +181,3 @@ export const datasetBenchmark: Benchmark = {
     }
   },
 };
-
-interface WorkerResult {
-  seconds: number;
-  readSeconds: number;
-  storeSeconds: number;
-  maxRssBytes: number;
-  rssBeforeBytes: number;
-  stats: { lines: number; bySource: { chat_log: number }; removed: Record<string, number> };
-}
-
-function runWorker(input: { url: string; keys: { messageKey: string; hmacKey: string } }, log: (l: string) => void): Promise<WorkerResult> {
-  return new Promise((resolve, reject) => {
-    const child = fork(fileURLToPath(import.meta.url), [], { execArgv: ['--import', 'tsx'], env: { ...process.env, DATASET_BENCH_WORKER: '1' }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    let result: WorkerResult | undefined;
-    child.on('message', (m: { log?: string; result?: WorkerResult; error?: string }) => {
-      if (m.log) log(m.log);
-      if (m.result) result = m.result;
-      if (m.error) reject(new Error(`dataset build worker: ${m.error}`));
-    });
-    child.on('error', reject);
-    child.on('exit', (code) => (result ? resolve(result) : reject(new Error(`dataset build worker exited with ${code}`))));
-    child.send(input);
-  });
-}
-
-async function workerMain(): Promise<void> {
-  const rssBeforeBytes = process.memoryUsage().rss;
-  const input = await new Promise<{ url: string; keys: { messageKey: string; hmacKey: string } }>((r) => process.once('message', r as (m: unknown) => void));
-  const send = (m: unknown) => new Promise<void>((r) => process.send!(m, () => r()));
-  const database = await openDatabase({ url: input.url, poolMax: 2, migrate: false });
-  try {
-    const card = parseCard('bench/glim.md', 'glim', CARD);
-    const b0 = performance.now();
-    const trace = process.env.DATASET_BENCH_TRACE
-      ? setInterval(() => {
-          const m = process.memoryUsage();
-          const mb = (n: number) => Math.round(n / 2 ** 20);
-          void send({ log: `  t=${((performance.now() - b0) / 1000).toFixed(1)} rss ${mb(m.rss)} heapUsed ${mb(m.heapUsed)} heapTotal ${mb(m.heapTotal)} external ${mb(m.external)} buffers ${mb(m.arrayBuffers)}` });
-        }, 1000)
-      : undefined;
-    let readSeconds = 0;
-    let storeStart = 0;
-    const build = await buildDataset(
-      { db: database.db, keys: new KeyRing(input.keys) },
-      {
-        card,
-        policyVersion: CONSENT_POLICY.version,
-        allowChatLogTraining: true,
-        baseModel: 'none',
-        cacheDir: '/nonexistent',
-        settings: { syntheticPerChunk: 0 },
-        onProgress: (p) => {
-          if (p.phase === 'clean' && !readSeconds) readSeconds = (performance.now() - b0) / 1000;
-          if (p.phase === 'store' && !storeStart) storeStart = performance.now();
-        },
-      },
-    );
-    const seconds = (performance.now() - b0) / 1000;
-    clearInterval(trace);
-    await send({
-      result: {
-        seconds,
-        readSeconds,
-        storeSeconds: (performance.now() - storeStart) / 1000,
-        maxRssBytes: process.resourceUsage().maxRSS * 1024,
-        rssBeforeBytes,
-        stats: { lines: build.stats.lines, bySource: { chat_log: build.stats.bySource.chat_log }, removed: build.stats.removed },
-      } satisfies WorkerResult,
-    });
-  } catch (err) {
-    await send({ error: (err as Error).stack ?? String(err) });
-  } finally {
-    await database.close();
-  }
-}
-
-if (process.env.DATASET_BENCH_WORKER === '1' && process.send) {
-  delete process.env.DATASET_BENCH_WORKER;
-  workerMain().then(
-    () => process.exit(0),
-    () => process.exit(1),
-  );
-}
