@@ -11,7 +11,7 @@ import { countDiscordLogs, inReadTransaction, readChatLogs } from './chat-logs.j
 import { cleanText, NearDuplicateIndex, SignatureTable } from './clean.js';
 import { DatasetSourceError } from './errors.js';
 import type { DatasetLine, DatasetSource, LineMessage } from './line.js';
-import { normalizeTurns, turnOrderProblem } from './line.js';
+import { DATASET_SOURCES, normalizeTurns, turnOrderProblem } from './line.js';
 import { SpillFile } from './spill.js';
 import { syntheticDialogues } from './synthetic.js';
 
@@ -200,6 +200,28 @@ interface Finished {
   tokens: number;
 }
 
+/**
+ * Integers in a growable typed array. V8 sizes its heap from the live heap (up to about 4x), so
+ * per-line numbers are kept as bytes outside it rather than as array slots inside it.
+ */
+class IntColumn {
+  private data = new Int32Array(1024);
+  private length = 0;
+
+  push(value: number): void {
+    if (this.length === this.data.length) {
+      const data = new Int32Array(this.length * 2);
+      data.set(this.data);
+      this.data = data;
+    }
+    this.data[this.length++] = value;
+  }
+
+  at(i: number): number {
+    return this.data[i]!;
+  }
+}
+
 /** What a finished line keeps in the spill file until its line is written. */
 type SpilledLine = [texts: string[], contributors: string[], guildIds: string[]];
 
@@ -211,13 +233,14 @@ type SpilledLine = [texts: string[], contributors: string[], guildIds: string[]]
  */
 class FinishedLines {
   readonly ids: string[] = [];
-  readonly sources: DatasetSource[] = [];
+  /** Index into DATASET_SOURCES. */
+  readonly sources = new IntColumn();
   /** The line's capped user (an index into `users`), or -1. */
-  readonly capUsers: number[] = [];
+  readonly capUsers = new IntColumn();
   readonly users: string[] = [];
-  readonly replyChars: number[] = [];
-  readonly tokens: number[] = [];
-  readonly turns: number[] = [];
+  readonly replyChars = new IntColumn();
+  readonly tokens = new IntColumn();
+  readonly turns = new IntColumn();
   private readonly userIndex = new Map<string, number>();
   private readonly seenIds = new Set<string>();
   private replySignatures: SignatureTable | null = new SignatureTable();
@@ -233,7 +256,7 @@ class FinishedLines {
     if (this.seenIds.has(f.id)) return false;
     this.seenIds.add(f.id);
     this.ids.push(f.id);
-    this.sources.push(f.source);
+    this.sources.push(DATASET_SOURCES.indexOf(f.source));
     this.capUsers.push(f.capUser === undefined ? -1 : this.userNumber(f.capUser));
     this.replyChars.push(f.reply.length);
     this.tokens.push(f.tokens);
@@ -251,6 +274,10 @@ class FinishedLines {
     const near = new NearDuplicateIndex(threshold, order.length, this.replySignatures!);
     this.replySignatures = null;
     return order.filter((i) => near.addRow(i) || (dropped(), false));
+  }
+
+  source(i: number): DatasetSource {
+    return DATASET_SOURCES[this.sources.at(i)]!;
   }
 
   read(i: number): SpilledLine {
@@ -367,12 +394,12 @@ async function buildWithSpill(deps: DatasetDeps, input: BuildDatasetInput, spill
   });
 
   // From here on lines are numbers into `finished`.
-  const { ids, sources, capUsers } = finished;
+  const { ids, capUsers } = finished;
   const byId = (a: number, b: number) => cmp(ids[a]!, ids[b]!);
 
   // 4. Near duplicates (by the final reply), in a fixed order: card first, then by id.
   progress({ phase: 'clean', done: 0, total: finished.size });
-  const order = Array.from({ length: finished.size }, (_, i) => i).sort((a, b) => SOURCE_ORDER[sources[a]!] - SOURCE_ORDER[sources[b]!] || byId(a, b));
+  const order = Array.from({ length: finished.size }, (_, i) => i).sort((a, b) => SOURCE_ORDER[finished.source(a)] - SOURCE_ORDER[finished.source(b)] || byId(a, b));
   let kept = finished.withoutNearDuplicates(order, s.nearDuplicateThreshold, () => remove('near_duplicate'));
 
   // 5. Per-user cap: the largest m with m <= share * (lines kept when every user keeps at most m);
@@ -381,8 +408,8 @@ async function buildWithSpill(deps: DatasetDeps, input: BuildDatasetInput, spill
   const linesOfUser = new Array<number>(finished.users.length).fill(0);
   let uncapped = 0;
   for (const i of kept) {
-    if (capUsers[i]! < 0) uncapped++;
-    else linesOfUser[capUsers[i]!]!++;
+    if (capUsers.at(i) < 0) uncapped++;
+    else linesOfUser[capUsers.at(i)]!++;
   }
   const totalWith = (m: number) => linesOfUser.reduce((n, l) => n + Math.min(l, m), uncapped);
   let lo = 0;
@@ -396,7 +423,7 @@ async function buildWithSpill(deps: DatasetDeps, input: BuildDatasetInput, spill
   const usersCapped = linesOfUser.filter((l) => l > maxPerUser).length;
   const keptOfUser = new Array<number>(finished.users.length).fill(0);
   const beforeCap = kept.length;
-  kept = kept.filter((i) => capUsers[i]! < 0 || ++keptOfUser[capUsers[i]!]! <= maxPerUser);
+  kept = kept.filter((i) => capUsers.at(i) < 0 || ++keptOfUser[capUsers.at(i)]! <= maxPerUser);
   if (kept.length < beforeCap) remove('per_user_cap', beforeCap - kept.length);
 
   // 6. Lines, split, hash, statistics.
@@ -426,7 +453,7 @@ async function buildWithSpill(deps: DatasetDeps, input: BuildDatasetInput, spill
     lines: kept.length,
     train: splits.filter((x) => x === 'train').length,
     eval: splits.filter((x) => x === 'eval').length,
-    bySource: { card: countSource(kept, sources, 'card'), synthetic: countSource(kept, sources, 'synthetic'), chat_log: countSource(kept, sources, 'chat_log') },
+    bySource: { card: countSource(kept, finished, 'card'), synthetic: countSource(kept, finished, 'synthetic'), chat_log: countSource(kept, finished, 'chat_log') },
     candidates,
     removed: Object.fromEntries(Object.entries(removed).sort(([a], [b]) => cmp(a, b))),
     chatLogs: input.allowChatLogTraining
@@ -434,9 +461,9 @@ async function buildWithSpill(deps: DatasetDeps, input: BuildDatasetInput, spill
       : { discord: 'excluded', console: 'included', note: DISCORD_POLICY_NOTE, discordLeftOut },
     synthetic: { model: input.baseModel, perChunk: s.syntheticPerChunk, generated: syn.generated, cached: syn.cached, accepted: syn.entries.filter((e) => e.ok).length, rejected },
     lengths: {
-      replyChars: histogram(kept.map((i) => finished.replyChars[i]!), [20, 50, 100, 200, 500, 1000, 2000]),
-      lineTokens: histogram(kept.map((i) => finished.tokens[i]!), [64, 128, 256, 512, 1024, 2048]),
-      turns: histogram(kept.map((i) => finished.turns[i]!), [2, 4, 6, 8, 12, 16]),
+      replyChars: histogram(kept.map((i) => finished.replyChars.at(i)), [20, 50, 100, 200, 500, 1000, 2000]),
+      lineTokens: histogram(kept.map((i) => finished.tokens.at(i)), [64, 128, 256, 512, 1024, 2048]),
+      turns: histogram(kept.map((i) => finished.turns.at(i)), [2, 4, 6, 8, 12, 16]),
     },
     userShares,
     perUserCap: { share: s.perUserShare, maxLinesPerUser: maxPerUser, usersCapped },
@@ -447,7 +474,7 @@ async function buildWithSpill(deps: DatasetDeps, input: BuildDatasetInput, spill
     for (let k = 0; k < kept.length; k++) {
       const i = kept[k]!;
       const [texts, contributors, guildIds] = finished.read(i);
-      yield new Line(splits[k]!, ids[i]!, card.slug, sources[i]!, system, texts, contributors, guildIds);
+      yield new Line(splits[k]!, ids[i]!, card.slug, finished.source(i), system, texts, contributors, guildIds);
     }
   }
 
@@ -521,7 +548,8 @@ function dropLeadingAssistant<T extends { role: string }>(turns: T[]): T[] {
 export function lineId(persona: string, source: DatasetSource, messages: readonly LineMessage[]): string {
   const h = createHash('sha256').update(`${persona}\u0000${source}`);
   for (const m of messages) h.update(`\u0000${m.role}\u0000`).update(m.content);
-  return h.digest('hex').slice(0, 32);
+  // Hex of the first 16 bytes, made as its own string (a slice would keep the whole digest's hex alive).
+  return h.digest().toString('hex', 0, 16);
 }
 
 /** Train or eval, decided by the line's id alone: a line never changes split as the dataset grows. */
@@ -570,8 +598,8 @@ function histogram(values: number[], edges: number[]): Histogram {
   return { buckets, counts };
 }
 
-function countSource(lines: readonly number[], sources: readonly DatasetSource[], source: DatasetSource): number {
-  return lines.filter((i) => sources[i] === source).length;
+function countSource(lines: readonly number[], finished: FinishedLines, source: DatasetSource): number {
+  return lines.filter((i) => finished.source(i) === source).length;
 }
 
 function cmp(a: string, b: string): number {
