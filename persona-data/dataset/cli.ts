@@ -55,7 +55,7 @@ async function main(): Promise<number> {
     await privacy.load(database.db);
     const bar = progressBar();
     const build = await buildDataset(
-      { db: database.db, keys, llm: new OllamaClient(config.ollama.host, { headersTimeoutMs: 60_000, requestTimeoutMs: config.ollama.requestTimeoutMs }) },
+      { db: database.db, keys, llm: new OllamaClient(config.ollama.host, { headersTimeoutMs: config.ollama.requestTimeoutMs, requestTimeoutMs: config.ollama.requestTimeoutMs }) },
       {
         card,
         policyVersion: CONSENT_POLICY.version,
@@ -63,6 +63,7 @@ async function main(): Promise<number> {
         baseModel: card.model.base ?? config.ollama.baseModel,
         cacheDir: path.join(config.dataDir, 'dataset-cache'),
         consent: (g, u) => privacy.hasConsent(g, u),
+        settings: config.dataset, // DATASET_* as the bot uses them
         store: !values['no-store'],
         onProgress: bar,
       },
