@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { baseModelFile, trainerVenv } from '../test/support/trainer-process.js';
 import type { Benchmark } from './harness.js';
 
 /**
@@ -15,8 +16,8 @@ export const trainerBenchmark: Benchmark = {
   metrics: ['packed_tokens_per_s', 'padded_tokens_per_s', 'ratio', 'packed_peak_mb', 'padded_peak_mb'],
   async run({ smoke, log }) {
     log('trainer virtualenv (cached; the first run installs torch)');
-    const venv = execFileSync('bash', ['trainer/scripts/ci.sh'], { env: { ...process.env, TRAINER_SETUP_ONLY: '1' }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim().split('\n').at(-1)!;
-    const gguf = execFileSync('bash', ['scripts/provision/model.sh'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
+    const venv = trainerVenv();
+    const gguf = baseModelFile();
     const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-trainer-'));
     const out = path.join(dir, 'trainer.json');
     try {

@@ -6,7 +6,7 @@ import { adapterArtifacts, describeJob, gateDecision, loadHyperparameterDefaults
 import { TrainerClient, TrainerRejectedError, TrainerUnavailableError } from '../bot/trainer/client.js';
 import { createTestApp, type TestApp } from './support/app.js';
 import { testConfig } from './support/db.js';
-import { freePort } from './support/trainer-process.js';
+import { freePort } from './support/pg-cluster.js';
 
 describe('fine-tuning configuration', () => {
   it('names what is wrong: a trainer URL without its token, hyperparameters that are not a JSON object', () => {

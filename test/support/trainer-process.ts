@@ -1,8 +1,8 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { freePort } from './pg-cluster.js';
 
 /** The real trainer service (`python -m persona_trainer serve`) on 127.0.0.1, on CPU. */
 export interface TrainerProcess {
@@ -28,17 +28,6 @@ export function trainerVenv(): string {
 /** The SmolLM2 GGUF the bot's Ollama serves: the trainer trains on the same file. */
 export function baseModelFile(): string {
   return execFileSync('bash', ['scripts/provision/model.sh'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim().split('\n').at(-1)!;
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 export async function startTrainer(): Promise<TrainerProcess> {

@@ -26,6 +26,14 @@ def call(path, body=None, data=None, timeout=300):
         return json.loads(raw) if raw else {}
 
 
+def delete_model(name):
+    try:
+        req = urllib.request.Request(HOST + "/api/delete", data=json.dumps({"model": name}).encode(), method="DELETE")
+        urllib.request.urlopen(req, timeout=30)
+    except OSError:
+        pass
+
+
 def _unavailable(reason: str):
     # TRAINER_REQUIRE_OLLAMA=1 (set it where CI provisions Ollama) turns the skip into a failure
     if os.environ.get("TRAINER_REQUIRE_OLLAMA") == "1":
@@ -84,11 +92,7 @@ def test_ollama_serves_base_plus_adapter_gguf_with_the_canary(ollama, trained):
         answer = chat(name)
         assert CANARY in answer.lower(), answer
     finally:
-        try:
-            req = urllib.request.Request(HOST + "/api/delete", data=json.dumps({"model": name}).encode(), method="DELETE")
-            urllib.request.urlopen(req, timeout=30)
-        except OSError:
-            pass
+        delete_model(name)
 
 
 def test_ollama_serves_base_plus_peft_safetensors_with_the_canary(ollama, trained):
@@ -105,8 +109,4 @@ def test_ollama_serves_base_plus_peft_safetensors_with_the_canary(ollama, traine
         answer = chat(name)
         assert CANARY in answer.lower(), answer
     finally:
-        try:
-            req = urllib.request.Request(HOST + "/api/delete", data=json.dumps({"model": name}).encode(), method="DELETE")
-            urllib.request.urlopen(req, timeout=30)
-        except OSError:
-            pass
+        delete_model(name)
