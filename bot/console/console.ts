@@ -1,4 +1,3 @@
-import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import readline from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
@@ -9,6 +8,7 @@ import type { App } from '../app.js';
 import type { Logger } from '../logger.js';
 import type { PersonaVoice } from '../services/chat.js';
 import { UserFacingError } from '../services/errors.js';
+import { saveAttachments } from './attachments.js';
 import { parseCommandLine } from './parse.js';
 
 /** The console is one local "server" with one channel and one user who may manage it. */
@@ -67,14 +67,7 @@ export async function runConsole(app: App, io: { input: Readable; output: Writab
     async reply(r: Reply | string) {
       const reply = typeof r === 'string' ? { content: r } : r;
       out(`${reply.content.replace(/\*\*/g, '')}\n`);
-      for (const f of reply.files ?? []) {
-        // The terminal cannot show images: attachments are saved where the user can open them.
-        const dir = path.join(app.config.dataDir, 'attachments');
-        await mkdir(dir, { recursive: true });
-        const file = path.join(dir, path.basename(f.name));
-        await writeFile(file, f.data);
-        out(`(attachment saved: ${file})\n`);
-      }
+      await saveAttachments(out, path.join(app.config.dataDir, 'attachments'), reply.files ?? []);
     },
     async defer() {},
     async confirm({ prompt, label, action }) {

@@ -1,6 +1,5 @@
-import { mkdir, writeFile } from 'node:fs/promises';
-import path from 'node:path';
 import type { StatusBoard } from '../services/finetune.js';
+import { saveAttachments } from './attachments.js';
 import { consoleSnowflake } from './console.js';
 
 /**
@@ -23,12 +22,7 @@ export function consoleStatusBoard(out: (text: string) => void, attachmentsDir: 
       const last = shown.get(messageId);
       if (files.length === 0 && last && last.head === text.split('\n')[0] && Date.now() - last.at < everyMs) return;
       print(messageId, text);
-      for (const f of files) {
-        await mkdir(attachmentsDir, { recursive: true });
-        const file = path.join(attachmentsDir, path.basename(f.name));
-        await writeFile(file, f.data);
-        out(`(attachment saved: ${file})\n`);
-      }
+      await saveAttachments(out, attachmentsDir, files);
     },
   };
 }
