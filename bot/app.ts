@@ -7,6 +7,7 @@ import { openDatabase } from './db/client.js';
 import { LoggedDataStore } from './db/logged-data-store.js';
 import type { Logger } from './logger.js';
 import { OllamaClient } from './inference/ollama.js';
+import { BotMetrics } from './metrics.js';
 import { ChannelLoggingService } from './services/channel-logging.js';
 import { ChatService } from './services/chat.js';
 import { ConsentService } from './services/consent.js';
@@ -41,6 +42,8 @@ export interface App {
   scorecards: ScorecardService;
   dataset: DatasetService;
   finetune: FinetuneService;
+  /** Prometheus metrics (GET /metrics on HEALTH_PORT). */
+  metrics: BotMetrics;
   /** Drains the writer queue, stops cron jobs, closes the database. */
   close(): Promise<void>;
 }
@@ -64,6 +67,7 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
   const privacy = new PrivacyState(policy.version);
   await privacy.load(database.db);
   const writer = new WriterQueue(new LoggedDataStore(database.db, keys), config.writer, opts.logger?.child({ part: 'writer' }));
+  const metrics = new BotMetrics({ writerQueueDepth: () => writer.size });
   const consent = new ConsentService(database.db, writer, privacy, keys, policy, {
     retentionDays: config.retention.days,
     chatLogTraining: config.allowChatLogTraining,
@@ -90,6 +94,7 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
     privacy,
     settings: { baseModel: config.ollama.baseModel, ...config.chat },
     log: opts.logger?.child({ part: 'chat' }),
+    onTurn: (spans) => metrics.observeTurn(spans),
   });
   const dataset = new DatasetService({
     db: database.db,
@@ -133,6 +138,7 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
     scorecards: new ScorecardService(database),
     dataset,
     finetune,
+    metrics,
     async close() {
       retention.stop();
       await finetune.stop();

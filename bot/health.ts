@@ -5,9 +5,15 @@ import type { App } from './app.js';
 /**
  * GET /healthz for container healthchecks: 200 when the database answers, 503 otherwise,
  * with the writer queue's depth (a growing queue means the database is falling behind).
+ * GET /metrics: the Prometheus exposition (bot/metrics.ts).
  */
 export function startHealthServer(app: App, port: number, host = '0.0.0.0'): Promise<http.Server> {
   const server = http.createServer(async (req, res) => {
+    if (req.url === '/metrics') {
+      const { contentType, body } = await app.metrics.exposition();
+      res.writeHead(200, { 'content-type': contentType }).end(body);
+      return;
+    }
     if (req.url !== '/healthz') {
       res.writeHead(404).end();
       return;

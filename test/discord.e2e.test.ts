@@ -4,6 +4,7 @@ import { eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loggedMessages, personaReplies } from '../bot/db/schema.js';
 import { startBot, until, type BotProcess } from './support/bot-process.js';
+import { freePort } from './support/pg-cluster.js';
 import { LocalDiscord } from './support/local-discord/index.js';
 import type { RecordedRequest } from './support/local-discord/index.js';
 
@@ -20,6 +21,7 @@ describe('the bot on a local Discord', { timeout: 240_000 }, () => {
   let bot: BotProcess;
   let ids: LocalDiscord['defaults'];
   let threadId = '';
+  let healthPort = 0;
 
   const storedMessages = async () => {
     const rows = await bot.database.db.select().from(loggedMessages);
@@ -33,7 +35,8 @@ describe('the bot on a local Discord', { timeout: 240_000 }, () => {
   beforeAll(async () => {
     discord = await LocalDiscord.start({ interactionAckMs: 3000, token: `MTA0.${'x'.repeat(66)}` });
     ids = discord.defaults;
-    bot = await startBot(discord.env());
+    healthPort = await freePort();
+    bot = await startBot({ ...discord.env(), HEALTH_PORT: String(healthPort) });
     writeFileSync(
       path.join(bot.personaDir, 'velvet.md'),
       '---\nname: Velvet\ngreeting: "Hello, darling."\nnsfw: true\n---\n## Personality\nA sultry cabaret singer.\n',
@@ -117,6 +120,12 @@ describe('the bot on a local Discord', { timeout: 240_000 }, () => {
     expect(row!.contentEnc).not.toBeNull(); // the member consented in a logging channel
     const typing = discord.requests.filter((r) => after(before)(r) && r.route === 'POST /channels/:channelId/typing');
     expect(typing.length).toBeGreaterThan(0);
+    // The turn is in the Prometheus metrics, beside Node's own.
+    const metrics = await (await fetch(`http://127.0.0.1:${healthPort}/metrics`)).text();
+    expect(Number(/^persona_turn_overhead_seconds_count (\d+)/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(1);
+    expect(Number(/^persona_turn_model_seconds_sum ([\d.e+-]+)/m.exec(metrics)?.[1])).toBeGreaterThan(0);
+    expect(metrics).toMatch(/^process_resident_memory_bytes \d+/m);
+    expect(metrics).toMatch(/^persona_writer_queue_depth \d+/m);
     // The bot never answers its own webhook's messages: exactly one reply for one message.
     await new Promise((r) => setTimeout(r, 1500));
     expect(discord.requests.filter((r) => after(before)(r) && r.route === EXECUTE)).toHaveLength(1);

@@ -133,6 +133,8 @@ export class ChatService {
       privacy: PrivacyState;
       settings: ChatSettings;
       log?: Logger;
+      /** Each finished turn's spans (the metrics histograms). */
+      onTurn?: (spans: TurnSpans) => void;
     },
   ) {
     this.rate = new SlidingWindowLimiter(deps.settings.ratePerMinute, 60_000);
@@ -307,6 +309,7 @@ export class ChatService {
     const totalMs = performance.now() - t0;
     const spans = { retrievalMs, assembleMs, recordMs, modelMs, totalMs, overheadMs: totalMs - modelMs };
     this.deps.log?.debug({ spans, model, promptTokens: stats?.promptTokens, completionTokens: stats?.completionTokens }, 'persona turn');
+    this.deps.onTurn?.(spans);
     return {
       text: replyText,
       messageId,
