@@ -371,10 +371,15 @@ export class LocalDiscord {
     return this.requests.filter((r) => r.error !== undefined);
   }
 
-  /** Resolves with the first request (already recorded or future) matching `predicate`, once answered. */
-  waitForRequest(predicate: (r: RecordedRequest) => boolean, timeoutMs = 5000): Promise<RecordedRequest> {
-    const found = this.requests.find(predicate);
-    if (found) return Promise.resolve(found);
+  /**
+   * Resolves with the first request (already recorded or future) matching `predicate`, once
+   * answered. `afterSeq` skips the requests recorded up to that sequence number (a long run's log
+   * is not rescanned for every wait).
+   */
+  waitForRequest(predicate: (r: RecordedRequest) => boolean, timeoutMs = 5000, afterSeq = 0): Promise<RecordedRequest> {
+    for (let i = afterSeq; i < this.requests.length; i++) {
+      if (predicate(this.requests[i]!)) return Promise.resolve(this.requests[i]!);
+    }
     return new Promise((resolve, reject) => {
       const onRequest = (r: RecordedRequest) => {
         if (!predicate(r)) return;
