@@ -9,7 +9,9 @@
 #   ollama.sh bin      prints the binary `start` would run
 # Settings: OLLAMA_VERSION (v0.11.4), OLLAMA_PORT (11434), OLLAMA_HOST (use that server),
 # OLLAMA_BIN (use that binary), OLLAMA_CGO_FLAGS (compiler flags), OLLAMA_BUILD=1 (build even
-# if ollama is on PATH), OLLAMA_MODELS ($PERSONA_BOT_CACHE/ollama-models), OLLAMA_START_TIMEOUT.
+# if ollama is on PATH), OLLAMA_MODELS ($PERSONA_BOT_CACHE/ollama-models), OLLAMA_START_TIMEOUT,
+# OLLAMA_NICE (0; e.g. 10 on a CPU-only host shared with the bot: the model's threads then yield
+# the CPU to the bot's short bursts of work, and its runners inherit the priority).
 #
 # Reuse before build: an Ollama answering at $OLLAMA_HOST (when set) or an `ollama` on PATH is
 # used as is (OLLAMA_BUILD=1 builds anyway). Otherwise the pinned release is compiled from its Go
@@ -26,6 +28,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 OLLAMA_VERSION="${OLLAMA_VERSION:-v0.11.4}"
 OLLAMA_PORT="${OLLAMA_PORT:-11434}"
 OLLAMA_START_TIMEOUT="${OLLAMA_START_TIMEOUT:-60}"
+OLLAMA_NICE="${OLLAMA_NICE:-0}"
+[[ "$OLLAMA_NICE" =~ ^[0-9]+$ && "$OLLAMA_NICE" -le 19 ]] || die "OLLAMA_NICE must be a nice level from 0 to 19, got '$OLLAMA_NICE'"
 OLLAMA_MODELS="${OLLAMA_MODELS:-$PERSONA_BOT_CACHE/ollama-models}"
 GO_MIN_VERSION="1.24"
 
@@ -240,10 +244,10 @@ cmd_start() {
   fi
   mkdir -p "$OLLAMA_MODELS"
   local hostport="${url#http://}"
-  log "starting $bin serve on $hostport (models: $OLLAMA_MODELS, log: $OLLAMA_LOG)"
+  log "starting $bin serve on $hostport (models: $OLLAMA_MODELS, log: $OLLAMA_LOG, nice $OLLAMA_NICE)"
   # setsid: the server outlives this script and the caller's terminal; the pid file stops it.
   OLLAMA_HOST="$hostport" OLLAMA_MODELS="$OLLAMA_MODELS" \
-    setsid "$bin" serve >>"$OLLAMA_LOG" 2>&1 </dev/null &
+    nice -n "$OLLAMA_NICE" setsid "$bin" serve >>"$OLLAMA_LOG" 2>&1 </dev/null &
   local pid=$!
   echo "$pid" >"$OLLAMA_PIDFILE"
 

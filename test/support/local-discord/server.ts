@@ -122,6 +122,7 @@ export class HttpServer extends EventEmitter {
 
   constructor(private readonly deps: ServerDeps) {
     super();
+    this.setMaxListeners(0); // every pending waitForRequest listens: 50 concurrent waits are not a leak
     this.compiled = deps.routes.map((route) => ({ route, ...compileTemplate(route.template) }));
     this.server = http.createServer((req, res) => {
       void this.handle(req, res);
