@@ -40,9 +40,13 @@ const TURNS_EACH = Number(process.env.BENCH_DISCORD_TURNS ?? 40);
 /** Warm-up turns per conversation: 10 put 20 messages in each thread, filling discord.js's message cache (20 per channel, bot/discord/bot.ts). */
 const WARMUP_EACH = Number(process.env.BENCH_DISCORD_WARMUP ?? 10);
 
-async function benchModel(host: string, base: string): Promise<{ model: string; drop(): Promise<void> }> {
+/** Checks the BENCH_OLLAMA_* settings before anything is started with them. */
+function checkModelSettings(): void {
   if (!Number.isInteger(MODEL_THREADS) || MODEL_THREADS < 0) throw new Error(`BENCH_OLLAMA_THREADS must be a whole number ≥ 0, got ${process.env.BENCH_OLLAMA_THREADS}`);
   if (!Number.isInteger(MODEL_NICE) || MODEL_NICE < 0 || MODEL_NICE > 19) throw new Error(`BENCH_OLLAMA_NICE must be a nice level from 0 to 19, got ${process.env.BENCH_OLLAMA_NICE}`);
+}
+
+async function benchModel(host: string, base: string): Promise<{ model: string; drop(): Promise<void> }> {
   if (MODEL_THREADS === 0) return { model: base, drop: async () => {} };
   const ollama = new Ollama({ host });
   const model = `${base.replace(/[:/]/g, '-')}-bench-${MODEL_THREADS}t`;
@@ -64,7 +68,7 @@ async function scrapeBot(healthPort: number): Promise<{ heapUsedMb: number; loop
   const text = await (await fetch(`http://127.0.0.1:${healthPort}/metrics`)).text();
   const value = (re: RegExp) => Number(re.exec(text)?.[1] ?? NaN);
   const gcOver10ms: Record<string, number> = {};
-  for (const kind of ['major', 'minor', 'incremental']) {
+  for (const kind of ['major', 'minor']) {
     const count = value(new RegExp(`^nodejs_gc_duration_seconds_count\\{kind="${kind}"\\} (\\d+)`, 'm'));
     const fast = value(new RegExp(`^nodejs_gc_duration_seconds_bucket\\{le="0.01",kind="${kind}"\\} (\\d+)`, 'm'));
     gcOver10ms[kind] = Number.isFinite(count) ? count - (Number.isFinite(fast) ? fast : 0) : 0;
@@ -90,6 +94,7 @@ export const discordBenchmark: Benchmark = {
     const conversations = smoke ? 3 : 50;
     const turnsEach = smoke ? 3 : TURNS_EACH;
     const warmupEach = smoke ? 1 : WARMUP_EACH; // to steady state before the "before" RSS
+    checkModelSettings();
     const shared = benchOllama(); // builds Ollama and imports the base model when needed
     // A private server (same binary and models) at a low priority, unless one is named in the environment.
     const own = process.env.OLLAMA_HOST ? undefined : privateOllama(await freePort(), { nice: MODEL_NICE });
