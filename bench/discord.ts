@@ -96,25 +96,34 @@ export const discordBenchmark: Benchmark = {
     const warmupEach = smoke ? 1 : WARMUP_EACH; // to steady state before the "before" RSS
     checkModelSettings();
     const shared = benchOllama(); // builds Ollama and imports the base model when needed
-    // A private server (same binary and models) at a low priority, unless one is named in the environment.
-    const own = process.env.OLLAMA_HOST ? undefined : privateOllama(await freePort(), { nice: MODEL_NICE });
-    own?.start();
-    const ollama = { host: own?.host ?? shared.host, baseModel: shared.baseModel };
-    const model = await benchModel(ollama.host, ollama.baseModel);
-    const cluster = process.env.BENCH_DATABASE_URL ? undefined : await startPostgresCluster({ durable: true });
-    const discord = await LocalDiscord.start({ token: `MTA0.${'b'.repeat(66)}`, interactionAckMs: 10_000 });
-    const healthPort = await freePort();
-    const bot = await startBot(discord.env(), {
-      HEALTH_PORT: String(healthPort),
-      OLLAMA_HOST: ollama.host,
-      OLLAMA_BASE_MODEL: model.model,
-      LOG_LEVEL: 'debug',
-      CHAT_MAX_REPLY_TOKENS: '8',
-      CHAT_CONTEXT_TOKENS: '256',
-      CHAT_RATE_PER_MINUTE: '600',
-      CHAT_LORE_K: '0',
-    }, { adminUrl: process.env.BENCH_DATABASE_URL ?? cluster!.url });
+    // Whatever is started is stopped again, in reverse order, even when a later step fails.
+    const started: Array<() => unknown> = [];
     try {
+      // A private server (same binary and models) at a low priority, unless one is named in the environment.
+      const own = process.env.OLLAMA_HOST ? undefined : privateOllama(await freePort(), { nice: MODEL_NICE });
+      if (own) {
+        own.start();
+        started.push(() => own.stop());
+      }
+      const ollama = { host: own?.host ?? shared.host, baseModel: shared.baseModel };
+      const model = await benchModel(ollama.host, ollama.baseModel);
+      started.push(() => model.drop());
+      const cluster = process.env.BENCH_DATABASE_URL ? undefined : await startPostgresCluster({ durable: true });
+      if (cluster) started.push(() => cluster.destroy());
+      const discord = await LocalDiscord.start({ token: `MTA0.${'b'.repeat(66)}`, interactionAckMs: 10_000 });
+      started.push(() => discord.stop());
+      const healthPort = await freePort();
+      const bot = await startBot(discord.env(), {
+        HEALTH_PORT: String(healthPort),
+        OLLAMA_HOST: ollama.host,
+        OLLAMA_BASE_MODEL: model.model,
+        LOG_LEVEL: 'debug',
+        CHAT_MAX_REPLY_TOKENS: '8',
+        CHAT_CONTEXT_TOKENS: '256',
+        CHAT_RATE_PER_MINUTE: '600',
+        CHAT_LORE_K: '0',
+      }, { adminUrl: process.env.BENCH_DATABASE_URL ?? cluster!.url });
+      started.push(() => bot.stop());
       for (const f of ['glordon.md', 'corran-vask.md', 'marginalia.md']) rmSync(path.join(bot.personaDir, f), { force: true });
       writeFileSync(path.join(bot.personaDir, 'pip.md'), BENCH_CARD);
       const deadline = Date.now() + 90_000;
@@ -130,7 +139,7 @@ export const discordBenchmark: Benchmark = {
       for (const userId of users) {
         const seq = discord.requests.length;
         const ix = discord.userRunsCommand({ name: 'persona', subcommand: 'chat', options: { name: 'Pip' }, userId, channelId: textChannelId });
-        const t = await discord.waitForRequest((r) => r.seq > seq && r.route === 'POST /channels/:channelId/threads', 60_000, seq);
+        const t = await discord.waitForRequest((r) => r.route === 'POST /channels/:channelId/threads', 60_000, seq);
         threads.push((t.response as { id: string }).id);
         await ix.response(30_000);
       }
@@ -141,7 +150,7 @@ export const discordBenchmark: Benchmark = {
           // The persona's reply (a webhook message), or the bot's apology in the thread (then stop, with its log).
           const got = await discord.waitForRequest(
             (r: RecordedRequest) =>
-              r.seq > seq && r.status === 200 && ((r.route === EXECUTE && r.query.thread_id === threads[i]) || (r.route === 'POST /channels/:channelId/messages' && r.params.channelId === threads[i])),
+              r.status === 200 && ((r.route === EXECUTE && r.query.thread_id === threads[i]) || (r.route === 'POST /channels/:channelId/messages' && r.params.channelId === threads[i])),
             300_000,
             seq,
           );
@@ -165,6 +174,7 @@ export const discordBenchmark: Benchmark = {
       const localDiscordLoop = monitorEventLoopDelay({ resolution: 1 });
       localDiscordLoop.enable();
       const logMark = bot.output().length;
+      const requestMark = discord.requests.length;
       log(`measuring: ${conversations} conversations × ${turnsEach} turns = ${conversations * turnsEach} turns, concurrently`);
       const t0 = performance.now();
       // RSS over the run, to tell growth that levels off (heap sizing, caches filling) from a leak.
@@ -197,6 +207,8 @@ export const discordBenchmark: Benchmark = {
       // channel/webhook lookups) is what is left after retrieval, assembly and recording.
       const discordSide = sorted((s) => s.overheadMs - s.retrievalMs - s.assembleMs - s.recordMs);
       const record = sorted((s) => s.recordMs);
+      // The local Discord's own time on the webhook sends and edits (parse, validate, answer): the rest of a round trip is the bot's and the scheduler's.
+      const handled = discord.requests.slice(requestMark).filter((r) => r.route?.startsWith('POST /webhooks/') || r.route?.startsWith('PATCH /webhooks/')).map((r) => r.handledMs ?? 0).sort((a, b) => a - b);
       const quarter = (q: number) => Math.round((rssSeries[Math.min(rssSeries.length - 1, Math.floor((rssSeries.length * q) / 4))] ?? rssAfter) / 1024);
       return {
         samples: overhead.length,
@@ -216,6 +228,7 @@ export const discordBenchmark: Benchmark = {
           bot_gc_over_10ms_major: slowGcs('major'),
           bot_gc_over_10ms_minor: slowGcs('minor'),
           local_discord_loop_delay_p99_ms: Number((localDiscordLoop.percentile(99) / 1e6).toFixed(1)),
+          local_discord_webhook_handled_p99_ms: Number(percentile(handled, 99).toFixed(2)),
           local_discord_loop_delay_max_ms: Number((localDiscordLoop.max / 1e6).toFixed(1)),
           discord_side_p50_ms: Number(percentile(discordSide, 50).toFixed(3)),
           discord_side_p99_ms: Number(percentile(discordSide, 99).toFixed(3)),
@@ -228,11 +241,7 @@ export const discordBenchmark: Benchmark = {
         notes: `${conversations} concurrent conversations × ${turnsEach} turns (after ${warmupEach} warm-up turns each) through the local Discord (REST + gateway on 127.0.0.1) against the real bot process on real Postgres and ${ollama.baseModel} in Ollama (one request at a time, ${MODEL_THREADS === 0 ? 'on every core' : `num_thread ${MODEL_THREADS}`}${own ? `, its own server at nice ${MODEL_NICE}` : ''}: the bot and the local Discord are not timed waiting for a core the CPU-only model holds), prompts near 128 tokens, replies capped at 8 tokens. Overhead = the bot's own time per turn (retrieval, assembly, Discord webhook sends/edits, recording), i.e. the turn minus the wait on the model, from the spans the bot logs; discord_side = overhead minus retrieval, assembly and recording. RSS of the bot process (VmRSS) after warm-up, at each quarter of the run (rss_q1..q3) and after it, and its V8 heap in use from its /metrics (live objects: a leak grows it, heap sizing does not); the local Discord runs in the benchmark's process, not the bot's.`,
       };
     } finally {
-      await bot.stop();
-      await discord.stop();
-      await model.drop();
-      own?.stop();
-      cluster?.destroy();
+      for (const stop of started.reverse()) await stop();
     }
   },
 };

@@ -91,6 +91,37 @@ describe('a streamed reply over 2,000 characters, through discord.js and the loc
     }
   });
 
+  it('asks the model while the channel is still being looked up, and the reply still lands', async () => {
+    const thread = discord.createChannel(discord.defaults.guildId, { name: 'slow lookup', type: 'thread', parent: discord.defaults.textChannelId });
+    await new Promise((r) => setTimeout(r, 100)); // its THREAD_CREATE reaches the client…
+    client.channels.cache.delete(thread.id); // …and is forgotten: the lookup goes over REST, rate-limited once for 0.3 s
+    discord.failNext({ method: 'GET', pathPattern: `/channels/${thread.id}`, status: 429, retryAfter: 0.3 });
+    const before = discord.requests.length;
+    let producing = 0;
+    const { messageId } = await new DiscordVoices(client).voice({ channelId: thread.id, parentId: discord.defaults.textChannelId }).speak(card, async (push) => {
+      producing = Date.now();
+      push('Hello');
+      return 'Hello there.';
+    });
+    const mine = discord.requests.slice(before);
+    const lookup = mine.find((r) => r.method === 'GET' && r.path === `/channels/${thread.id}` && r.status === 200);
+    expect(lookup).toBeDefined();
+    expect(producing).toBeGreaterThan(0);
+    expect(producing).toBeLessThan(lookup!.at); // the model was asked before the lookup was answered
+    expect(discord.state.messages.get(messageId)?.content).toBe('Hello there.');
+  });
+
+  it('a channel that cannot be found fails the reply with that reason and posts nothing', async () => {
+    const missing = '1' + '0'.repeat(18);
+    const before = discord.requests.length;
+    const speaking = new DiscordVoices(client).voice({ channelId: missing, parentId: null }).speak(card, async (push) => {
+      push('Hi');
+      return 'Hi.';
+    });
+    await expect(speaking).rejects.toThrow(/Unknown Channel|not found/i);
+    expect(discord.requests.slice(before).filter((r) => r.method === 'POST' || r.method === 'PATCH')).toEqual([]);
+  });
+
   it('splits in DMs too, as plain bot messages', async () => {
     const dm = discord.state.dmChannelWith(discord.defaults.memberUserId);
     const before = discord.requests.length;

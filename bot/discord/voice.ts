@@ -60,10 +60,15 @@ export class DiscordVoices {
   }
 
   private async speak(persona: PersonaCard, target: { channelId: string; parentId: string | null }, produce: Parameters<PersonaVoice['speak']>[1]): Promise<{ messageId: string }> {
-    const sender = await this.sender(persona, target);
+    // The channel lookup runs alongside the model call, not before it: the first token is at
+    // least a prompt evaluation away, and when many turns arrive at once each one's lookup would
+    // otherwise wait behind the others' work before its model request is even sent.
+    const sender = this.sender(persona, target);
+    sender.catch(() => {}); // its failure is reported by finish/abandon, not as an unhandled rejection
     const stream = new StreamedMessage(sender);
-    void sender.typing().catch(() => {}); // the indicator must not delay the reply
-    const typing = setInterval(() => void sender.typing().catch(() => {}), 8000);
+    const typing = () => void sender.then((s) => s.typing()).catch(() => {}); // the indicator must not delay the reply
+    typing();
+    const typingTimer = setInterval(typing, 8000);
     try {
       const final = await produce((delta) => stream.append(delta));
       return { messageId: await stream.finish(final) };
@@ -71,7 +76,7 @@ export class DiscordVoices {
       await stream.abandon();
       throw err;
     } finally {
-      clearInterval(typing);
+      clearInterval(typingTimer);
     }
   }
 
@@ -156,7 +161,8 @@ class StreamedMessage {
   private pending: Promise<void> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly sender: Sender) {}
+  /** `sender` may still be resolving (the channel lookup overlaps the model call). */
+  constructor(private readonly sender: Promise<Sender>) {}
 
   append(delta: string): void {
     this.text += delta;
@@ -184,18 +190,19 @@ class StreamedMessage {
   /** Makes the posted messages show `text`: edits what changed, posts what is new. */
   private async sync(text: string): Promise<void> {
     const parts = splitContent(text.trim() || '…');
+    const sender = await this.sender;
     for (let i = 0; i < parts.length; i++) {
       const existing = this.posted[i];
       if (!existing) {
-        const msg = await this.sender.send(parts[i]!);
+        const msg = await sender.send(parts[i]!);
         this.posted.push({ id: msg.id, content: parts[i]! });
       } else if (existing.content !== parts[i]) {
         try {
-          await this.sender.edit(existing.id, parts[i]!);
+          await sender.edit(existing.id, parts[i]!);
           existing.content = parts[i]!;
         } catch (err) {
           if (!(err instanceof OrphanedMessage)) throw err;
-          const msg = await this.sender.send(parts[i]!); // through the recreated webhook
+          const msg = await sender.send(parts[i]!); // through the recreated webhook
           this.posted[i] = { id: msg.id, content: parts[i]! };
         }
       }

@@ -308,7 +308,7 @@ export class ChatService {
     const recordMs = performance.now() - rec0;
     const totalMs = performance.now() - t0;
     const spans = { retrievalMs, assembleMs, recordMs, modelMs, totalMs, overheadMs: totalMs - modelMs };
-    this.deps.log?.debug({ spans, model, promptTokens: stats?.promptTokens, completionTokens: stats?.completionTokens }, 'persona turn');
+    this.deps.log?.debug({ spans, messageId, model, promptTokens: stats?.promptTokens, completionTokens: stats?.completionTokens }, 'persona turn');
     this.deps.onTurn?.(spans);
     return {
       text: replyText,

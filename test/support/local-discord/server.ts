@@ -44,6 +44,8 @@ export interface RecordedRequest {
   injected: boolean;
   /** Set when a handler crashed (a bug in the local Discord): the request got a 500. */
   error?: string;
+  /** Milliseconds from the request's first byte being handled to its response being written. */
+  handledMs?: number;
 }
 
 export interface FailRule {
@@ -162,6 +164,7 @@ export class HttpServer extends EventEmitter {
   }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const started = performance.now();
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     const method = (req.method ?? 'GET').toUpperCase();
     const raw = await readBody(req);
@@ -215,6 +218,7 @@ export class HttpServer extends EventEmitter {
     if (reply.body !== undefined && reply.status !== 204) outHeaders['content-type'] = 'application/json';
     res.writeHead(reply.status, outHeaders);
     res.end(reply.body !== undefined && reply.status !== 204 ? JSON.stringify(reply.body) : undefined);
+    record.handledMs = performance.now() - started;
     this.emit('request', record);
   }
 
