@@ -55,6 +55,12 @@ async function benchModel(host: string, base: string): Promise<{ model: string; 
   return { model, drop: async () => void (await ollama.delete({ model }).catch(() => {})) };
 }
 
+/** CPU time (user + system) the process has used so far, in ms (/proc/<pid>/stat, clock ticks of 10 ms). */
+function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10; // utime and stime, fields 14 and 15 of stat
+}
+
 function rssKb(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   return Number(status.match(/VmRSS:\s+(\d+)/)![1]);
@@ -123,7 +129,11 @@ export const discordBenchmark: Benchmark = {
         CHAT_CONTEXT_TOKENS: '256',
         CHAT_RATE_PER_MINUTE: '600',
         CHAT_LORE_K: '0',
-      }, { adminUrl: process.env.BENCH_DATABASE_URL ?? cluster!.url });
+      }, {
+        adminUrl: process.env.BENCH_DATABASE_URL ?? cluster!.url,
+        // To profile the bot under this load, e.g. BENCH_BOT_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof".
+        nodeArgs: process.env.BENCH_BOT_NODE_ARGS?.split(' ').filter(Boolean),
+      });
       started.push(() => bot.stop());
       for (const f of ['glordon.md', 'corran-vask.md', 'marginalia.md']) rmSync(path.join(bot.personaDir, f), { force: true });
       writeFileSync(path.join(bot.personaDir, 'pip.md'), BENCH_CARD);
@@ -169,6 +179,7 @@ export const discordBenchmark: Benchmark = {
       await waitForSpans(0, conversations * warmupEach);
       const pid = bot.child.pid!;
       const rssBefore = rssKb(pid);
+      const cpuBefore = cpuMs(pid);
       const scrapeBefore = await scrapeBot(healthPort);
       const heapBefore = scrapeBefore.heapUsedMb;
       // The local Discord runs in this process: its own stalls delay the bot's Discord requests.
@@ -194,13 +205,18 @@ export const discordBenchmark: Benchmark = {
       const seconds = (performance.now() - t0) / 1000;
       await waitForSpans(logMark, conversations * turnsEach);
       const rssAfter = rssKb(pid);
+      const cpuAfter = cpuMs(pid);
       const scrapeAfter = await scrapeBot(healthPort);
       const heapAfter = scrapeAfter.heapUsedMb;
       localDiscordLoop.disable();
       const slowGcs = (kind: string) => (scrapeAfter.gcOver10ms[kind] ?? 0) - (scrapeBefore.gcOver10ms[kind] ?? 0);
-      type Spans = { overheadMs: number; modelMs: number; retrievalMs: number; assembleMs: number; recordMs: number };
+      type Spans = { overheadMs: number; modelMs: number; retrievalMs: number; assembleMs: number; recordMs: number; deliverMs: number };
       const overhead = spansSince(logMark).map((l) => (JSON.parse(l) as { spans: Spans }).spans);
       if (overhead.length < conversations * turnsEach) throw new Error(`expected ${conversations * turnsEach} turn spans, got ${overhead.length}`);
+      // For looking into the tail: every turn's spans in the order they finished (the first
+      // `conversations` are the turns that started together), and the bot's log over the run.
+      if (process.env.BENCH_DISCORD_SPANS) writeFileSync(process.env.BENCH_DISCORD_SPANS, overhead.map((s) => JSON.stringify(s)).join('\n') + '\n');
+      if (process.env.BENCH_DISCORD_BOTLOG) writeFileSync(process.env.BENCH_DISCORD_BOTLOG, bot.output().slice(logMark));
       const o = overhead.map((s) => s.overheadMs).sort((a, b) => a - b);
       const m = overhead.map((s) => s.modelMs).sort((a, b) => a - b);
       const sorted = (f: (s: Spans) => number) => overhead.map(f).sort((a, b) => a - b);
@@ -234,6 +250,9 @@ export const discordBenchmark: Benchmark = {
           discord_side_p50_ms: Number(percentile(discordSide, 50).toFixed(3)),
           discord_side_p99_ms: Number(percentile(discordSide, 99).toFixed(3)),
           record_p99_ms: Number(percentile(record, 99).toFixed(3)),
+          assemble_p99_ms: Number(percentile(sorted((s) => s.assembleMs), 99).toFixed(3)),
+          deliver_p99_ms: Number(percentile(sorted((s) => s.deliverMs), 99).toFixed(3)),
+          bot_cpu_ms_per_turn: Number(((cpuAfter - cpuBefore) / overhead.length).toFixed(2)),
           model_p50_ms: Number(percentile(m, 50).toFixed(1)),
           model_threads: MODEL_THREADS,
           model_nice: own ? MODEL_NICE : 0,

@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import { Client, Events, GatewayIntentBits, Partials, Routes } from 'discord.js';
+import { Client, Events, GatewayIntentBits, Partials, Routes, type ThreadChannel } from 'discord.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cleanWebhookName, EDIT_INTERVAL_MS, MAX_CONTENT, splitContent } from '../bot/discord/voice.js';
 import { DiscordVoices } from '../bot/discord/voice.js';
@@ -109,6 +109,35 @@ describe('a streamed reply over 2,000 characters, through discord.js and the loc
     expect(producing).toBeGreaterThan(0);
     expect(producing).toBeLessThan(lookup!.at); // the model was asked before the lookup was answered
     expect(discord.state.messages.get(messageId)?.content).toBe('Hello there.');
+  });
+
+  it('sends the typing indicator only after the model has been asked and the event loop has moved on', async () => {
+    const thread = discord.createChannel(discord.defaults.guildId, { name: 'typing', type: 'thread', parent: discord.defaults.textChannelId });
+    await new Promise((r) => setTimeout(r, 100)); // its THREAD_CREATE reaches the client: the lookup is answered from the cache
+    const channel = client.channels.cache.get(thread.id) as ThreadChannel;
+    const typedAt: number[] = [];
+    const sendTyping = channel.sendTyping.bind(channel);
+    channel.sendTyping = () => {
+      typedAt.push(Date.now());
+      return sendTyping();
+    };
+    const before = discord.requests.length;
+    let typedWhileAsking = -1;
+    let typedAfterATurn = -1;
+    await new DiscordVoices(client).voice({ channelId: thread.id, parentId: discord.defaults.textChannelId }).speak(card, async (push) => {
+      // Asking the model takes microtasks (other messages that arrived together are being set up);
+      // the typing request must not be one of them.
+      for (let i = 0; i < 200; i++) await Promise.resolve();
+      typedWhileAsking = typedAt.length;
+      await new Promise((r) => setImmediate(r));
+      typedAfterATurn = typedAt.length;
+      push('Hi');
+      return 'Hi.';
+    });
+    expect(typedWhileAsking).toBe(0);
+    expect(typedAfterATurn).toBe(1);
+    const typing = await discord.waitForRequest((r) => r.route === 'POST /channels/:channelId/typing' && r.params.channelId === thread.id, 5_000, before);
+    expect(typing.status).toBe(204);
   });
 
   it('a channel that cannot be found fails the reply with that reason and posts nothing', async () => {

@@ -67,7 +67,11 @@ export class DiscordVoices {
     sender.catch(() => {}); // its failure is reported by finish/abandon, not as an unhandled rejection
     const stream = new StreamedMessage(sender);
     const typing = () => void sender.then((s) => s.typing()).catch(() => {}); // the indicator must not delay the reply
-    typing();
+    // The first indicator goes out once the model has been asked (setImmediate: after this turn's
+    // model request and those of any other messages that arrived with it): it is cosmetic, and
+    // when many turns start at once their 50 typing requests would otherwise hold up the requests
+    // that carry the replies.
+    const firstTyping = setImmediate(typing);
     const typingTimer = setInterval(typing, 8000);
     try {
       const final = await produce((delta) => stream.append(delta));
@@ -76,6 +80,7 @@ export class DiscordVoices {
       await stream.abandon();
       throw err;
     } finally {
+      clearImmediate(firstTyping);
       clearInterval(typingTimer);
     }
   }

@@ -45,6 +45,10 @@ export interface TurnSpans {
   retrievalMs: number;
   assembleMs: number;
   recordMs: number;
+  /** From handing the reply to the voice until the model is asked (e.g. the typing indicator). */
+  dispatchMs: number;
+  /** From the model's last token until the reply is posted in full. */
+  deliverMs: number;
   modelMs: number;
   totalMs: number;
   /** Everything except waiting on the model: the bot's own cost. */
@@ -258,9 +262,11 @@ export class ChatService {
 
     let stats: ChatStats | undefined;
     let replyText = '';
-    let modelMs = 0;
+    let m0 = 0;
+    let m1 = 0;
+    const s0 = performance.now();
     const { messageId } = await input.voice.speak(card, async (push) => {
-      const m0 = performance.now();
+      m0 = performance.now();
       try {
         const out = await this.deps.llm.chat({
           model,
@@ -275,9 +281,12 @@ export class ChatService {
         replyText = out.text.trim() || '…';
         return replyText;
       } finally {
-        modelMs = performance.now() - m0;
+        m1 = performance.now();
       }
     });
+    const deliverMs = performance.now() - m1;
+    const dispatchMs = m0 - s0;
+    const modelMs = m1 - m0;
 
     const rec0 = performance.now();
     st.history.push({ role: 'user', content: text }, { role: 'assistant', content: replyText });
@@ -307,7 +316,7 @@ export class ChatService {
     });
     const recordMs = performance.now() - rec0;
     const totalMs = performance.now() - t0;
-    const spans = { retrievalMs, assembleMs, recordMs, modelMs, totalMs, overheadMs: totalMs - modelMs };
+    const spans = { retrievalMs, assembleMs, recordMs, dispatchMs, deliverMs, modelMs, totalMs, overheadMs: totalMs - modelMs };
     this.deps.log?.debug({ spans, messageId, model, promptTokens: stats?.promptTokens, completionTokens: stats?.completionTokens }, 'persona turn');
     this.deps.onTurn?.(spans);
     return {

@@ -24,7 +24,13 @@ export interface BotProcess {
 export async function startBot(
   discordEnv: Record<string, string>,
   extraEnv: Record<string, string> = {},
-  opts: { adminUrl?: string; /** Card files (name → text) written into the persona folder before start. */ cards?: Record<string, string> } = {},
+  opts: {
+    adminUrl?: string;
+    /** Card files (name → text) written into the persona folder before start. */
+    cards?: Record<string, string>;
+    /** Extra node flags, e.g. --cpu-prof (not allowed in NODE_OPTIONS). */
+    nodeArgs?: string[];
+  } = {},
 ): Promise<BotProcess> {
   const db = await openTestDatabase('postgres', opts.adminUrl ?? inject('pgUrl'));
   const messageKey = KeyRing.generateKey();
@@ -53,7 +59,7 @@ export async function startBot(
     ...extraEnv,
   };
   const launch = () => {
-    child = spawn(process.execPath, ['--import', 'tsx', 'bot/main.ts'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    child = spawn(process.execPath, [...(opts.nodeArgs ?? []), '--import', 'tsx', 'bot/main.ts'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
   };
