@@ -154,78 +154,109 @@ export const discordBenchmark: Benchmark = {
         threads.push((t.response as { id: string }).id);
         await ix.response(30_000);
       }
-      const converse = async (i: number, turns: number) => {
-        for (let k = 0; k < turns; k++) {
-          const seq = discord.requests.length;
-          discord.userSendsMessage({ channelId: threads[i]!, authorId: users[i]!, content: `Hi Pip, message ${k} from user ${i}: what are you doing today?` });
-          // The persona's reply (a webhook message), or the bot's apology in the thread (then stop, with its log).
-          const got = await discord.waitForRequest(
-            (r: RecordedRequest) =>
-              r.status === 200 && ((r.route === EXECUTE && r.query.thread_id === threads[i]) || (r.route === 'POST /channels/:channelId/messages' && r.params.channelId === threads[i])),
-            300_000,
-            seq,
-          );
-          if (got.route !== EXECUTE) throw new Error(`turn ${k} of conversation ${i} failed: ${JSON.stringify(got.body)}\n--- bot output ---\n${bot.output().slice(-3000)}`);
+      /** One turn of conversation i: the user's message, then the persona's reply; returns the reply's message id. */
+      const turn = async (i: number, k: number): Promise<string> => {
+        const seq = discord.requests.length;
+        discord.userSendsMessage({ channelId: threads[i]!, authorId: users[i]!, content: `Hi Pip, message ${k} from user ${i}: what are you doing today?` });
+        // The persona's reply (a webhook message), or the bot's apology in the thread (then stop, with its log).
+        const got = await discord.waitForRequest(
+          (r: RecordedRequest) =>
+            r.status === 200 && ((r.route === EXECUTE && r.query.thread_id === threads[i]) || (r.route === 'POST /channels/:channelId/messages' && r.params.channelId === threads[i])),
+          300_000,
+          seq,
+        );
+        if (got.route !== EXECUTE) throw new Error(`turn ${k} of conversation ${i} failed: ${JSON.stringify(got.body)}\n--- bot output ---\n${bot.output().slice(-3000)}`);
+        return (got.response as { id: string }).id;
+      };
+      type Spans = { overheadMs: number; modelMs: number; receiveMs: number; retrievalMs: number; assembleMs: number; recordMs: number; deliverMs: number };
+      /** The spans the bot logged for these replies (a turn's span is logged just after its reply is sent: waits for them). */
+      const spansOf = async (ids: string[]): Promise<Spans[]> => {
+        const until = Date.now() + 30_000;
+        for (;;) {
+          const byId = new Map<string, Spans>();
+          for (const line of bot.output().split('\n')) {
+            if (!line.includes('"persona turn"')) continue;
+            const { messageId, spans } = JSON.parse(line) as { messageId: string; spans: Spans };
+            byId.set(messageId, spans);
+          }
+          const found = ids.map((id) => byId.get(id)).filter((x): x is Spans => !!x);
+          if (found.length === ids.length) return found;
+          if (Date.now() > until) throw new Error(`expected ${ids.length} turn spans, got ${found.length}`);
+          await new Promise((r) => setTimeout(r, 200));
         }
       };
-      // A turn's span is logged just after its reply is sent: wait for all of them.
-      const spansSince = (mark: number) => bot.output().slice(mark).split('\n').filter((l) => l.includes('"persona turn"'));
-      const waitForSpans = async (mark: number, n: number) => {
-        const until = Date.now() + 30_000;
-        while (spansSince(mark).length < n && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
-      };
-      log(`warm-up: ${warmupEach} turns per conversation`);
-      await Promise.all(threads.map((_, i) => converse(i, warmupEach)));
-      await waitForSpans(0, conversations * warmupEach);
+
+      // Steady state: each conversation sends its next message as soon as its reply lands, with no
+      // pause between warm-up and measurement (a pause would restart all of them at the same
+      // moment: that start is measured on its own below). The "before" figures are taken when the
+      // last conversation finishes its warm-up.
+      log(`steady state: ${conversations} conversations × (${warmupEach} warm-up + ${turnsEach} measured turns), concurrently`);
       const pid = bot.child.pid!;
-      const rssBefore = rssKb(pid);
-      const cpuBefore = cpuMs(pid);
-      const scrapeBefore = await scrapeBot(healthPort);
-      const heapBefore = scrapeBefore.heapUsedMb;
-      // The local Discord runs in this process: its own stalls delay the bot's Discord requests.
-      const localDiscordLoop = monitorEventLoopDelay({ resolution: 1 });
-      localDiscordLoop.enable();
-      const logMark = bot.output().length;
-      const requestMark = discord.requests.length;
-      log(`measuring: ${conversations} conversations × ${turnsEach} turns = ${conversations * turnsEach} turns, concurrently`);
-      const t0 = performance.now();
-      // RSS over the run, to tell growth that levels off (heap sizing, caches filling) from a leak.
-      const rssSeries: number[] = [];
+      const localDiscordLoop = monitorEventLoopDelay({ resolution: 1 }); // the local Discord runs in this process: its stalls delay the bot's requests
+      const rssSeries: number[] = []; // RSS over the run, to tell growth that levels off (heap sizing, caches filling) from a leak
       const heapSeries: number[] = [];
       const botLagMax: number[] = [];
-      const sampler = setInterval(() => {
-        rssSeries.push(rssKb(pid));
-        void scrapeBot(healthPort).then((m) => {
-          heapSeries.push(m.heapUsedMb);
-          botLagMax.push(m.loopLagMaxMs);
-        }, () => {});
-      }, 2000);
-      await Promise.all(threads.map((_, i) => converse(i, turnsEach)));
+      let sampler: NodeJS.Timeout | undefined;
+      let turnsDone = 0;
+      let before: { rssKb: number; cpuMs: number; turnsDone: number; requestMark: number; t0: number; scrape: Promise<Awaited<ReturnType<typeof scrapeBot>>> } | undefined;
+      const startMeasuring = () => {
+        before = { rssKb: rssKb(pid), cpuMs: cpuMs(pid), turnsDone, requestMark: discord.requests.length, t0: performance.now(), scrape: scrapeBot(healthPort) };
+        localDiscordLoop.enable();
+        log('warm-up done: measuring');
+        sampler = setInterval(() => {
+          rssSeries.push(rssKb(pid));
+          void scrapeBot(healthPort).then((m) => {
+            heapSeries.push(m.heapUsedMb);
+            botLagMax.push(m.loopLagMaxMs);
+          }, () => {});
+        }, 2000);
+      };
+      let warmedUp = 0;
+      if (warmupEach === 0) startMeasuring();
+      const measuredIds: string[] = [];
+      await Promise.all(
+        threads.map(async (_, i) => {
+          for (let k = 0; k < warmupEach + turnsEach; k++) {
+            const id = await turn(i, k);
+            turnsDone++;
+            if (k >= warmupEach) measuredIds.push(id);
+            if (k + 1 === warmupEach && ++warmedUp === conversations) startMeasuring();
+          }
+        }),
+      );
       clearInterval(sampler);
-      const seconds = (performance.now() - t0) / 1000;
-      await waitForSpans(logMark, conversations * turnsEach);
+      const m0 = before!;
+      const seconds = (performance.now() - m0.t0) / 1000;
+      const overhead = await spansOf(measuredIds);
       const rssAfter = rssKb(pid);
       const cpuAfter = cpuMs(pid);
+      const turnsMeasuredForCpu = turnsDone - m0.turnsDone;
+      const scrapeBefore = await m0.scrape;
       const scrapeAfter = await scrapeBot(healthPort);
-      const heapAfter = scrapeAfter.heapUsedMb;
       localDiscordLoop.disable();
+      const requestsEnd = discord.requests.length;
+
+      // The burst: every conversation sends one message at the same moment (as after a pause).
+      log(`burst: ${conversations} messages at once`);
+      const burst = await spansOf(await Promise.all(threads.map((_, i) => turn(i, warmupEach + turnsEach))));
+      const burstOverhead = burst.map((s) => s.overheadMs).sort((a, b) => a - b);
+
+      const rssBefore = m0.rssKb;
+      const heapBefore = scrapeBefore.heapUsedMb;
+      const heapAfter = scrapeAfter.heapUsedMb;
       const slowGcs = (kind: string) => (scrapeAfter.gcOver10ms[kind] ?? 0) - (scrapeBefore.gcOver10ms[kind] ?? 0);
-      type Spans = { overheadMs: number; modelMs: number; retrievalMs: number; assembleMs: number; recordMs: number; deliverMs: number };
-      const overhead = spansSince(logMark).map((l) => (JSON.parse(l) as { spans: Spans }).spans);
-      if (overhead.length < conversations * turnsEach) throw new Error(`expected ${conversations * turnsEach} turn spans, got ${overhead.length}`);
-      // For looking into the tail: every turn's spans in the order they finished (the first
-      // `conversations` are the turns that started together), and the bot's log over the run.
+      // For looking into the tail: every measured turn's spans (in the order the replies landed), and the bot's log.
       if (process.env.BENCH_DISCORD_SPANS) writeFileSync(process.env.BENCH_DISCORD_SPANS, overhead.map((s) => JSON.stringify(s)).join('\n') + '\n');
-      if (process.env.BENCH_DISCORD_BOTLOG) writeFileSync(process.env.BENCH_DISCORD_BOTLOG, bot.output().slice(logMark));
+      if (process.env.BENCH_DISCORD_BOTLOG) writeFileSync(process.env.BENCH_DISCORD_BOTLOG, bot.output());
       const o = overhead.map((s) => s.overheadMs).sort((a, b) => a - b);
       const m = overhead.map((s) => s.modelMs).sort((a, b) => a - b);
       const sorted = (f: (s: Spans) => number) => overhead.map(f).sort((a, b) => a - b);
       // Where the overhead goes: the Discord side (webhook sends/edits through discord.js REST,
-      // channel/webhook lookups) is what is left after retrieval, assembly and recording.
-      const discordSide = sorted((s) => s.overheadMs - s.retrievalMs - s.assembleMs - s.recordMs);
+      // channel/webhook lookups) is what is left after receiving, retrieval, assembly and recording.
+      const discordSide = sorted((s) => s.overheadMs - s.receiveMs - s.retrievalMs - s.assembleMs - s.recordMs);
       const record = sorted((s) => s.recordMs);
       // The local Discord's own time on the webhook sends and edits (parse, validate, answer): the rest of a round trip is the bot's and the scheduler's.
-      const handled = discord.requests.slice(requestMark).filter((r) => r.route === EXECUTE || r.route === EDIT).map((r) => r.handledMs ?? 0).sort((a, b) => a - b);
+      const handled = discord.requests.slice(m0.requestMark, requestsEnd).filter((r) => r.route === EXECUTE || r.route === EDIT).map((r) => r.handledMs ?? 0).sort((a, b) => a - b);
       const quarter = (q: number) => Math.round((rssSeries[Math.min(rssSeries.length - 1, Math.floor((rssSeries.length * q) / 4))] ?? rssAfter) / 1024);
       return {
         samples: overhead.length,
@@ -249,16 +280,19 @@ export const discordBenchmark: Benchmark = {
           local_discord_webhook_handled_p99_ms: Number(percentile(handled, 99).toFixed(2)),
           discord_side_p50_ms: Number(percentile(discordSide, 50).toFixed(3)),
           discord_side_p99_ms: Number(percentile(discordSide, 99).toFixed(3)),
+          receive_p99_ms: Number(percentile(sorted((s) => s.receiveMs), 99).toFixed(3)),
           record_p99_ms: Number(percentile(record, 99).toFixed(3)),
           assemble_p99_ms: Number(percentile(sorted((s) => s.assembleMs), 99).toFixed(3)),
           deliver_p99_ms: Number(percentile(sorted((s) => s.deliverMs), 99).toFixed(3)),
-          bot_cpu_ms_per_turn: Number(((cpuAfter - cpuBefore) / overhead.length).toFixed(2)),
+          bot_cpu_ms_per_turn: Number(((cpuAfter - m0.cpuMs) / turnsMeasuredForCpu).toFixed(2)),
+          burst_overhead_p50_ms: Number(percentile(burstOverhead, 50).toFixed(3)),
+          burst_overhead_max_ms: Number(burstOverhead[burstOverhead.length - 1]!.toFixed(3)),
           model_p50_ms: Number(percentile(m, 50).toFixed(1)),
           model_threads: MODEL_THREADS,
           model_nice: own ? MODEL_NICE : 0,
           turns_per_s: Number((overhead.length / seconds).toFixed(2)),
         },
-        notes: `${conversations} concurrent conversations × ${turnsEach} turns (after ${warmupEach} warm-up turns each) through the local Discord (REST + gateway on 127.0.0.1) against the real bot process on real Postgres and ${ollama.baseModel} in Ollama (one request at a time, ${MODEL_THREADS === 0 ? 'on every core' : `num_thread ${MODEL_THREADS}`}${own ? `, its own server at nice ${MODEL_NICE}` : ''}: the bot and the local Discord are not timed waiting for a core the CPU-only model holds), prompts near 128 tokens, replies capped at 8 tokens. Overhead = the bot's own time per turn (retrieval, assembly, Discord webhook sends/edits, recording), i.e. the turn minus the wait on the model, from the spans the bot logs; discord_side = overhead minus retrieval, assembly and recording. RSS of the bot process (VmRSS) after warm-up, at each quarter of the run (rss_q1..q3) and after it, and its V8 heap in use from its /metrics (live objects: a leak grows it, heap sizing does not); the local Discord runs in the benchmark's process, not the bot's.`,
+        notes: `${conversations} concurrent conversations, each sending its next message as soon as its reply lands: ${turnsEach} measured turns each after ${warmupEach} warm-up turns, with no pause between (the 'before' figures are taken when the last conversation is warmed up); then one burst of ${conversations} messages sent at the same moment (burst_*). Through the local Discord (REST + gateway on 127.0.0.1) against the real bot process on real Postgres and ${ollama.baseModel} in Ollama (one request at a time, ${MODEL_THREADS === 0 ? 'on every core' : `num_thread ${MODEL_THREADS}`}${own ? `, its own server at nice ${MODEL_NICE}` : ''}: the bot and the local Discord are not timed waiting for a core the CPU-only model holds), prompts near 128 tokens, replies capped at 8 tokens. Overhead = the bot's own time per turn, from the spans it logs: from its message handler receiving the gateway event to the reply posted and recorded, minus the wait on the model (logging and binding lookup, retrieval, assembly, Discord webhook sends/edits, recording); discord_side = overhead minus receiving, retrieval, assembly and recording. RSS of the bot process (VmRSS) after warm-up, at each quarter of the run (rss_q1..q3) and after it, and its V8 heap in use from its /metrics (live objects: a leak grows it, heap sizing does not); the local Discord runs in the benchmark's process, not the bot's.`,
       };
     } finally {
       for (const stop of started.reverse()) await stop();

@@ -25,11 +25,18 @@ describe('chat with the real model (SmolLM2 through Ollama)', { timeout: 180_000
   });
   afterAll(async () => t?.destroy());
 
-  it('streams a non-empty reply and records only metadata for a user without consent', async () => {
+  it('streams a non-empty reply, times its own work apart from the model, and records only metadata for a user without consent', async () => {
     const glordon = t.app.personas.get('Glordon');
     const conv = await t.app.chat.open({ guildId: GUILD, channelId: CHANNEL, persona: glordon, channelIsNsfw: false });
     const voice = recordingVoice();
-    const result = await t.app.chat.respond({ conversation: conv, user: USER, text: 'Hello! Who are you?', voice });
+    const receivedAt = performance.now() - 40; // the transport had the message 40 ms before handing it over
+    const result = await t.app.chat.respond({ conversation: conv, user: USER, text: 'Hello! Who are you?', voice, receivedAt });
+    const { spans } = result;
+    expect(spans.receiveMs).toBeGreaterThanOrEqual(40);
+    expect(spans.modelMs).toBeGreaterThan(0);
+    expect(spans.totalMs).toBeGreaterThanOrEqual(spans.receiveMs + spans.modelMs);
+    expect(spans.overheadMs).toBeCloseTo(spans.totalMs - spans.modelMs, 6);
+    expect(spans.overheadMs).toBeGreaterThanOrEqual(spans.receiveMs + spans.assembleMs + spans.recordMs);
     expect(result.text.length).toBeGreaterThan(0);
     expect(voice.messages[0]!.deltas.length).toBeGreaterThan(1); // it streamed
     expect(voice.messages[0]!.deltas.join('').trim()).toBe(result.text);

@@ -110,12 +110,13 @@ export async function runConsole(app: App, io: { input: Readable; output: Writab
   }
 
   async function chat(text: string): Promise<void> {
+    const receivedAt = performance.now();
     try {
       const conversation = await app.chat.active(CONSOLE_CHANNEL_ID);
       if (!conversation) return void out('No persona is listening here. Start with /persona chat <name> (see /persona list).\n');
       const id = consoleSnowflake();
       await app.messages.onCreate({ id, guildId: CONSOLE_GUILD_ID, channelId: CONSOLE_CHANNEL_ID, authorId: CONSOLE_USER_ID, content: text, createdAt: new Date(), source: 'console' });
-      await app.chat.respond({ conversation, user: { id: CONSOLE_USER_ID, name: userName }, text, messageId: id, voice });
+      await app.chat.respond({ conversation, user: { id: CONSOLE_USER_ID, name: userName }, text, messageId: id, voice, receivedAt });
     } catch (err) {
       if (err instanceof UserFacingError) return void out(`\n${err.message}\n`);
       io.log?.error({ err }, 'console chat failed');

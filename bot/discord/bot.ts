@@ -120,6 +120,7 @@ export async function startDiscord(app: App, log: Logger): Promise<{ client: Cli
   client.on(Events.MessageCreate, (message) => void onMessage(message).catch((err) => log.error({ err }, 'message handling failed')));
 
   async function onMessage(message: Message): Promise<void> {
+    const receivedAt = performance.now();
     // Never our own messages, never our webhooks' (no persona answers itself), never other bots.
     if (message.author.id === client.user?.id || message.webhookId) return;
     const channel = message.channel;
@@ -150,6 +151,7 @@ export async function startDiscord(app: App, log: Logger): Promise<{ client: Cli
         messageId: message.id,
         parentChannelId: parentId,
         voice: voices.voice({ channelId: message.channelId, parentId }),
+        receivedAt,
       });
       rememberReply(result.messageId);
       // Seed the scorecard's two buttons; people's own reactions are the votes.

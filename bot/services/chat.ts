@@ -42,6 +42,8 @@ export interface PersonaVoice {
 
 /** Time spent, per turn, by the bot itself vs waiting on the model server. */
 export interface TurnSpans {
+  /** From the transport receiving the message until the chat service took it (logging, binding lookup); 0 when not given. */
+  receiveMs: number;
   retrievalMs: number;
   assembleMs: number;
   recordMs: number;
@@ -50,6 +52,7 @@ export interface TurnSpans {
   /** From the model's last token until the reply is posted in full. */
   deliverMs: number;
   modelMs: number;
+  /** receiveMs plus the turn, not counting a wait behind this conversation's previous turn. */
   totalMs: number;
   /** Everything except waiting on the model: the bot's own cost. */
   overheadMs: number;
@@ -217,7 +220,10 @@ export class ChatService {
     messageId?: string | null;
     parentChannelId?: string | null;
     voice: PersonaVoice;
+    /** performance.now() when the transport received the message, so the spans include the bot's work before this call. */
+    receivedAt?: number;
   }): Promise<TurnResult> {
+    const receiveMs = input.receivedAt === undefined ? 0 : performance.now() - input.receivedAt;
     assertSnowflake('user', input.user.id);
     this.checkRate(input.user.id);
     const st = this.history(input.conversation.id);
@@ -225,7 +231,7 @@ export class ChatService {
       throw new UserFacingError('I am still answering earlier messages in this conversation; send this one again in a moment.');
     }
     st.waiting++;
-    const run = st.queue.then(() => this.turn(input, st));
+    const run = st.queue.then(() => this.turn(input, st, receiveMs));
     st.queue = run.catch(() => {});
     try {
       return await run;
@@ -237,6 +243,7 @@ export class ChatService {
   private async turn(
     input: Parameters<ChatService['respond']>[0],
     st: ConversationState,
+    receiveMs: number,
   ): Promise<TurnResult> {
     const t0 = performance.now();
     const conv = input.conversation;
@@ -315,8 +322,8 @@ export class ChatService {
       keepText,
     });
     const recordMs = performance.now() - rec0;
-    const totalMs = performance.now() - t0;
-    const spans = { retrievalMs, assembleMs, recordMs, dispatchMs, deliverMs, modelMs, totalMs, overheadMs: totalMs - modelMs };
+    const totalMs = receiveMs + performance.now() - t0;
+    const spans = { receiveMs, retrievalMs, assembleMs, recordMs, dispatchMs, deliverMs, modelMs, totalMs, overheadMs: totalMs - modelMs };
     this.deps.log?.debug({ spans, messageId, model, promptTokens: stats?.promptTokens, completionTokens: stats?.completionTokens }, 'persona turn');
     this.deps.onTurn?.(spans);
     return {
