@@ -29,10 +29,11 @@ Pip is a cheerful village kid who answers in one short sentence.
 /**
  * The model server here is CPU-only on 2 cores; in production it has its own GPU or host. So that
  * the bot's spans time the bot and not the scheduler handing it a core back from llama.cpp, the
- * benchmark runs its own Ollama at nice 19 (BENCH_OLLAMA_NICE; its runners inherit it) with one
- * thread (BENCH_OLLAMA_THREADS, a derived model with `num_thread`; 0 = every core). Measured at
- * 400 turns: every core at nice 0 gave p99 25–33 ms, one thread at nice 0 25 ms, one thread at
- * nice 19 16 ms, every core at nice 19 35 ms (the bot's minor GCs then often took over 10 ms).
+ * benchmark runs its own Ollama at nice 19 (BENCH_OLLAMA_NICE; its runners inherit it, and its
+ * session gets it too: see scripts/provision/ollama.sh) with one thread (BENCH_OLLAMA_THREADS, a
+ * derived model with `num_thread`; 0 = every core). Before the session's nice was set, nice 19
+ * barely counted (autogroup: sessions share the CPU evenly): 500 turns gave p99 34.9 ms, with
+ * 17 of the bot's garbage collections taking over 10 ms; with it, 11.2 ms and one.
  */
 const MODEL_THREADS = Number(process.env.BENCH_OLLAMA_THREADS ?? 1);
 const MODEL_NICE = Number(process.env.BENCH_OLLAMA_NICE ?? 19);
@@ -248,6 +249,11 @@ export const discordBenchmark: Benchmark = {
       // For looking into the tail: every measured turn's spans (in the order the replies landed, then the burst's), and the bot's log.
       if (process.env.BENCH_DISCORD_SPANS) writeFileSync(process.env.BENCH_DISCORD_SPANS, [...overhead, ...burst].map((s) => JSON.stringify(s)).join('\n') + '\n');
       if (process.env.BENCH_DISCORD_BOTLOG) writeFileSync(process.env.BENCH_DISCORD_BOTLOG, bot.output());
+      // ... and what the local Discord saw (route, ids, arrival time, its own handling time), to line the spans up with the requests.
+      if (process.env.BENCH_DISCORD_REQUESTS) {
+        const lines = discord.requests.map((r) => JSON.stringify({ seq: r.seq, at: r.at, route: r.route, params: r.params, query: r.query, status: r.status, handledMs: r.handledMs, id: (r.response as { id?: string } | null)?.id }));
+        writeFileSync(process.env.BENCH_DISCORD_REQUESTS, lines.join('\n') + '\n');
+      }
       const o = overhead.map((s) => s.overheadMs).sort((a, b) => a - b);
       const m = overhead.map((s) => s.modelMs).sort((a, b) => a - b);
       const sorted = (f: (s: Spans) => number) => overhead.map(f).sort((a, b) => a - b);

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { sql } from 'drizzle-orm';
@@ -135,6 +135,27 @@ describe('model server stopped mid-conversation', () => {
       ollama.stop();
     }
   }, 120_000);
+});
+
+describe('model server at a lower CPU priority (OLLAMA_NICE)', () => {
+  it('runs the server at that nice level, and its session too where the kernel schedules sessions as groups', async () => {
+    const ollama = privateOllama(await freePort(), { nice: 7 });
+    ollama.start();
+    try {
+      const pid = ollama.pid();
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      expect(Number(stat[16])).toBe(7); // nice, field 19 of stat
+      // With autogroup, a process's nice only ranks it within its session: the session's must be set too.
+      const group = `/proc/${pid}/autogroup`;
+      if (existsSync(group)) {
+        const [name, , nice] = readFileSync(group, 'utf8').trim().split(' ');
+        expect(name).not.toBe(readFileSync('/proc/self/autogroup', 'utf8').split(' ')[0]); // its own session, not ours
+        expect(Number(nice)).toBe(7);
+      }
+    } finally {
+      ollama.stop();
+    }
+  }, 60_000);
 });
 
 /** A card with 60 lore chunks: one holds the fact asked about, one is a named distractor. */

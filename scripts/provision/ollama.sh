@@ -7,11 +7,13 @@
 #   ollama.sh status   prints the base URL if the server answers, exits 1 if not
 #   ollama.sh url      prints the base URL the other commands use
 #   ollama.sh bin      prints the binary `start` would run
+#   ollama.sh pid      prints the pid of the server `start` started, exits 1 if none runs
 # Settings: OLLAMA_VERSION (v0.11.4), OLLAMA_PORT (11434), OLLAMA_HOST (use that server),
 # OLLAMA_BIN (use that binary), OLLAMA_CGO_FLAGS (compiler flags), OLLAMA_BUILD=1 (build even
 # if ollama is on PATH), OLLAMA_MODELS ($PERSONA_BOT_CACHE/ollama-models), OLLAMA_START_TIMEOUT,
 # OLLAMA_NICE (0; e.g. 10 on a CPU-only host shared with the bot: the model's threads then yield
-# the CPU to the bot's short bursts of work, and its runners inherit the priority).
+# the CPU to the bot's short bursts of work, and its runners inherit the priority; set on the
+# server's process and, where the kernel schedules sessions as groups, on its session).
 #
 # Reuse before build: an Ollama answering at $OLLAMA_HOST (when set) or an `ollama` on PATH is
 # used as is (OLLAMA_BUILD=1 builds anyway). Otherwise the pinned release is compiled from its Go
@@ -227,6 +229,20 @@ our_pid() {
   echo "$pid"
 }
 
+# The server runs in its own session (setsid). Where the kernel schedules each session as a group
+# (autogroup, on by default on many distributions), a process's nice only ranks it within its
+# session, and sessions share the CPU evenly: the model would still take half the CPU from the
+# bot. So the session's nice is set as well (/proc/<pid>/autogroup), never the caller's own.
+set_session_nice() {
+  local pid="$1" group="/proc/$1/autogroup"
+  ((OLLAMA_NICE > 0)) && [[ -w "$group" ]] || return 0
+  if [[ "$(cut -d' ' -f1 "$group")" == "$(cut -d' ' -f1 "/proc/$$/autogroup" 2>/dev/null)" ]]; then
+    log "ollama serve (pid $pid) shares this shell's session: its session's nice is left alone"
+    return 0
+  fi
+  echo "$OLLAMA_NICE" >"$group" 2>/dev/null || log "could not set the nice of ollama's session ($group); only its process runs at nice $OLLAMA_NICE"
+}
+
 cmd_start() {
   local url
   url="$(base_url)"
@@ -266,6 +282,7 @@ cmd_start() {
     fi
     sleep 0.3
   done
+  set_session_nice "$pid"
   log "Ollama $(server_version "$url") up at $url (pid $pid)"
   echo "$url"
 }
@@ -312,5 +329,6 @@ case "${1:-}" in
   status) cmd_status ;;
   url) base_url ;;
   bin) find_bin || die "no ollama binary yet: run '$0 build'" ;;
-  *) die "usage: $0 build|start|stop|status|url|bin" ;;
+  pid) our_pid ;;
+  *) die "usage: $0 build|start|stop|status|url|bin|pid" ;;
 esac
