@@ -7,6 +7,7 @@ import { LocalDiscord } from '../test/support/local-discord/index.js';
 import type { RecordedRequest } from '../test/support/local-discord/index.js';
 import { benchOllama, privateOllama } from '../test/support/ollama.js';
 import { freePort, startPostgresCluster } from '../test/support/pg-cluster.js';
+import { procStatField } from '../test/support/proc.js';
 import type { Benchmark } from './harness.js';
 import { percentile } from './harness.js';
 
@@ -58,8 +59,7 @@ async function benchModel(host: string, base: string): Promise<{ model: string; 
 
 /** CPU time (user + system) the process has used so far, in ms (/proc/<pid>/stat, clock ticks of 10 ms). */
 function cpuMs(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10; // utime and stime, fields 14 and 15 of stat
+  return (procStatField(pid, 14) + procStatField(pid, 15)) * 10; // utime and stime
 }
 
 function rssKb(pid: number): number {

@@ -11,6 +11,7 @@ import { createTestApp, type TestApp } from './support/app.js';
 import { BACKENDS, snowflake } from './support/db.js';
 import { privateOllama } from './support/ollama.js';
 import { freePort } from './support/pg-cluster.js';
+import { procStatField } from './support/proc.js';
 import { recordingVoice } from './support/voice.js';
 
 const GUILD = snowflake(1);
@@ -143,8 +144,7 @@ describe('model server at a lower CPU priority (OLLAMA_NICE)', () => {
     ollama.start();
     try {
       const pid = ollama.pid();
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-      expect(Number(stat[16])).toBe(7); // nice, field 19 of stat
+      expect(procStatField(pid, 19)).toBe(7); // its nice
       // With autogroup, a process's nice only ranks it within its session: the session's must be set too.
       const group = `/proc/${pid}/autogroup`;
       if (existsSync(group)) {
