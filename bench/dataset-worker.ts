@@ -4,8 +4,8 @@ import { fileURLToPath } from 'node:url';
 import { openDatabase } from '../bot/db/client.js';
 import { KeyRing } from '../bot/crypto/keyring.js';
 import { CONSENT_POLICY } from '../bot/services/consent-policy.js';
-import { parseCard } from '../persona-data/card.js';
-import { buildDataset } from '../persona-data/dataset/build.js';
+import { parseCard } from '../bot/personas/card.js';
+import { buildDataset } from '../bot/dataset/build.js';
 
 /**
  * The dataset benchmark's build process: opens the database, builds and stores one dataset, and

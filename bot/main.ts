@@ -6,7 +6,7 @@ import { consoleStatusBoard } from './console/status-board.js';
 import { discordStatusBoard } from './discord/status-board.js';
 import { startDiscord, StartupError } from './discord/bot.js';
 import { startHealthServer } from './health.js';
-import { createLogger } from './logger.js';
+import { createLogger } from './core/logger.js';
 
 /** Entry point of `npm start`: parse config, migrate, start services; drain on shutdown. */
 async function main(): Promise<void> {

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { App } from '../bot/app.js';
-import { UserFacingError } from '../bot/services/errors.js';
+import { UserFacingError } from '../bot/core/errors.js';
 import type { Command, CommandContext } from './types.js';
 
 export type DispatchOutcome = { kind: 'ok' } | { kind: 'denied'; message: string } | { kind: 'errored'; error: unknown };

@@ -1,6 +1,6 @@
 import { PermissionFlagsBits, SlashCommandBuilder } from 'discord.js';
 import { shortId } from '../bot/services/finetune.js';
-import { UserFacingError } from '../bot/services/errors.js';
+import { UserFacingError } from '../bot/core/errors.js';
 import type { Command } from './types.js';
 import { optionString } from './types.js';
 

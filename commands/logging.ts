@@ -1,5 +1,5 @@
 import { PermissionFlagsBits, SlashCommandBuilder } from 'discord.js';
-import { UserFacingError } from '../bot/services/errors.js';
+import { UserFacingError } from '../bot/core/errors.js';
 import type { Command } from './types.js';
 
 export const loggingCommand = {

@@ -1,9 +1,9 @@
 import { desc, eq } from 'drizzle-orm';
 import { SlashCommandBuilder } from 'discord.js';
 import { personas, personaVersions } from '../bot/db/schema.js';
-import { UserFacingError } from '../bot/services/errors.js';
+import { UserFacingError } from '../bot/core/errors.js';
 import { renderScorecardPng } from '../bot/services/scorecard.js';
-import { DatasetSourceError, summarize } from '../persona-data/dataset/build.js';
+import { DatasetSourceError, summarize } from '../bot/dataset/build.js';
 import type { Command } from './types.js';
 import { optionString } from './types.js';
 

@@ -4,10 +4,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CardV2Error, cardToCardV2, cardV2Schema, cardV2ToMarkdown, parseMesExample, readCardV2, slugify } from '../persona-data/card-v2.js';
-import { SLUG, parseCard } from '../persona-data/card.js';
-import type { PersonaCard } from '../persona-data/card.js';
-import { ImportError, importCardV2, main, parseArgs, pngCardText } from '../persona-data/import-card-v2.js';
+import { CardV2Error, cardToCardV2, cardV2Schema, cardV2ToMarkdown, parseMesExample, readCardV2, slugify } from '../bot/personas/card-v2.js';
+import { SLUG, parseCard } from '../bot/personas/card.js';
+import type { PersonaCard } from '../bot/personas/card.js';
+import { ImportError, importCardV2, main, parseArgs, pngCardText } from '../scripts/persona-import.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const samplePath = path.join(root, 'test/fixtures/card-v2-sample.json');
@@ -241,7 +241,7 @@ describe('persona:import CLI', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const cli = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', 'persona-data/import-card-v2.ts', ...args], { cwd: root, encoding: 'utf8', timeout: 30_000 });
+  const cli = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', 'scripts/persona-import.ts', ...args], { cwd: root, encoding: 'utf8', timeout: 30_000 });
   const write = (name: string, json: unknown) => {
     const file = path.join(dir, name);
     writeFileSync(file, typeof json === 'string' ? json : JSON.stringify(json));

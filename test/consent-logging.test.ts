@@ -4,7 +4,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { KeyRing } from '../bot/crypto/keyring.js';
 import { DatasetStore } from '../bot/db/dataset-store.js';
 import { consentEvents, loggedMessages } from '../bot/db/schema.js';
-import { ValidationError } from '../bot/services/errors.js';
+import { ValidationError } from '../bot/core/errors.js';
 import type { IncomingMessage } from '../bot/services/message-log.js';
 import { createTestApp, policyVersion, type TestApp } from './support/app.js';
 import { BACKENDS, snowflake, testKeys } from './support/db.js';

@@ -1,11 +1,11 @@
 import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import os from 'node:os';
 import { describe, expect, it } from 'vitest';
-import { exportLines, splitOf } from '../persona-data/dataset/build.js';
-import { cleanText, jaccard, minhash, NearDuplicateIndex, scrub, SignatureTable, similarity } from '../persona-data/dataset/clean.js';
-import type { DatasetLine } from '../persona-data/dataset/line.js';
-import { datasetLineSchema, normalizeTurns, turnOrderProblem } from '../persona-data/dataset/line.js';
-import { SpillFile } from '../persona-data/dataset/spill.js';
+import { exportLines, splitOf } from '../bot/dataset/build.js';
+import { cleanText, jaccard, minhash, NearDuplicateIndex, scrub, SignatureTable, similarity } from '../bot/dataset/clean.js';
+import type { DatasetLine } from '../bot/dataset/line.js';
+import { datasetLineSchema, normalizeTurns, turnOrderProblem } from '../bot/dataset/line.js';
+import { SpillFile } from '../bot/dataset/spill.js';
 import { seededRandom } from './support/random.js';
 
 describe('PII scrubbing', () => {

@@ -8,12 +8,12 @@ import type { Database } from '../bot/db/client.js';
 import { DatasetStore } from '../bot/db/dataset-store.js';
 import { consents, datasetLines, loggedMessages, personaReplies, reactions } from '../bot/db/schema.js';
 import { OllamaClient } from '../bot/inference/ollama.js';
-import type { PersonaCard } from '../persona-data/card.js';
-import { parseCard } from '../persona-data/card.js';
-import type { BuildDatasetInput, DatasetBuild } from '../persona-data/dataset/build.js';
-import { buildDataset, DatasetSourceError } from '../persona-data/dataset/build.js';
-import { datasetLineSchema } from '../persona-data/dataset/line.js';
-import { syntheticKey } from '../persona-data/dataset/synthetic.js';
+import type { PersonaCard } from '../bot/personas/card.js';
+import { parseCard } from '../bot/personas/card.js';
+import type { BuildDatasetInput, DatasetBuild } from '../bot/dataset/build.js';
+import { buildDataset, DatasetSourceError } from '../bot/dataset/build.js';
+import { datasetLineSchema } from '../bot/dataset/line.js';
+import { syntheticKey } from '../bot/dataset/synthetic.js';
 import { BACKENDS, openTestDatabase, snowflake, testKeys } from './support/db.js';
 
 const GUILD = snowflake(1);

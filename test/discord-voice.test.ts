@@ -3,7 +3,7 @@ import { Client, Events, GatewayIntentBits, Partials, Routes, type ThreadChannel
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cleanWebhookName, EDIT_INTERVAL_MS, MAX_CONTENT, splitContent } from '../bot/discord/voice.js';
 import { DiscordVoices } from '../bot/discord/voice.js';
-import { parseCard } from '../persona-data/card.js';
+import { parseCard } from '../bot/personas/card.js';
 import { LocalDiscord } from './support/local-discord/index.js';
 
 describe('persona messages in Discord', () => {

@@ -5,9 +5,9 @@ import { COMMANDS } from '../../commands/index.js';
 import { dispatch } from '../../commands/dispatch.js';
 import type { Command, CommandContext, Reply } from '../../commands/types.js';
 import type { App } from '../app.js';
-import type { Logger } from '../logger.js';
+import type { Logger } from '../core/logger.js';
 import type { PersonaVoice } from '../services/chat.js';
-import { UserFacingError } from '../services/errors.js';
+import { UserFacingError } from '../core/errors.js';
 import { saveAttachments } from './attachments.js';
 import { parseCommandLine } from './parse.js';
 

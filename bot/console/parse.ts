@@ -1,5 +1,5 @@
 import { ApplicationCommandOptionType, type APIApplicationCommandOption } from 'discord.js';
-import { ValidationError } from '../services/errors.js';
+import { ValidationError } from '../core/errors.js';
 import type { Command, OptionValue } from '../../commands/types.js';
 
 export interface ParsedCommand {

@@ -21,7 +21,7 @@ import { findCommand } from '../../commands/index.js';
 import { dispatch } from '../../commands/dispatch.js';
 import type { App } from '../app.js';
 import { personaReplies } from '../db/schema.js';
-import { UserFacingError } from '../services/errors.js';
+import { UserFacingError } from '../core/errors.js';
 import { THUMBS_DOWN, THUMBS_UP } from '../services/scorecard.js';
 import { judgeClick } from './confirm.js';
 import { confirmedContext, interactionContext } from './context.js';

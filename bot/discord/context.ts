@@ -11,7 +11,7 @@ import {
   type CommandInteractionOption,
 } from 'discord.js';
 import type { CommandContext, OptionValue, Reply } from '../../commands/types.js';
-import { UserFacingError } from '../services/errors.js';
+import { UserFacingError } from '../core/errors.js';
 import { encodeConfirm, type ConfirmToken } from './confirm.js';
 import type { DiscordVoices } from './voice.js';
 

@@ -1,6 +1,6 @@
 import { DiscordAPIError, RESTJSONErrorCodes, type Client, type Message, type Webhook } from 'discord.js';
 import type { Logger } from 'pino';
-import type { PersonaCard } from '../../persona-data/card.js';
+import type { PersonaCard } from '../personas/card.js';
 import type { PersonaVoice } from '../services/chat.js';
 
 /** Discord's limit per message. */

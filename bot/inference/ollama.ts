@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Message } from 'ollama';
 import { Ollama } from 'ollama';
-import { UserFacingError } from '../services/errors.js';
+import { UserFacingError } from '../core/errors.js';
 
 /** The model server is down or unreachable: shown to the user, retried on the next message. */
 export class InferenceUnavailableError extends UserFacingError {

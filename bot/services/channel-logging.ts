@@ -1,4 +1,4 @@
-import { assertSnowflake } from './ids.js';
+import { assertSnowflake } from '../core/ids.js';
 import type { PrivacyState } from './privacy-state.js';
 import type { WriterQueue } from './writer-queue.js';
 

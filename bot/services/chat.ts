@@ -1,16 +1,16 @@
 import { and, eq } from 'drizzle-orm';
 import type { Logger } from 'pino';
-import type { PersonaCard, Turn } from '../../persona-data/card.js';
+import type { PersonaCard, Turn } from '../personas/card.js';
 import type { Db } from '../db/client.js';
 import { conversations, personas, personaVersions } from '../db/schema.js';
 import type { ChatStats, OllamaClient } from '../inference/ollama.js';
-import { UserFacingError } from './errors.js';
-import { assertOptionalSnowflake, assertSnowflake } from './ids.js';
+import { UserFacingError } from '../core/errors.js';
+import { assertOptionalSnowflake, assertSnowflake } from '../core/ids.js';
 import type { LoreIndex } from './lore.js';
 import type { MessageLogService } from './message-log.js';
-import type { PersonaRegistry } from './personas.js';
+import type { PersonaRegistry } from '../personas/registry.js';
 import type { PrivacyState } from './privacy-state.js';
-import { buildPrompt } from './prompt.js';
+import { buildPrompt } from '../personas/prompt.js';
 
 export interface ChatSettings {
   baseModel: string;

@@ -4,7 +4,7 @@ import type { Db } from '../db/client.js';
 import { loggedMessages } from '../db/schema.js';
 import type { ForgetCounts, GuildPurgeCounts } from '../db/write-ops.js';
 import type { ConsentPolicy } from './consent-policy.js';
-import { assertSnowflake } from './ids.js';
+import { assertSnowflake } from '../core/ids.js';
 import type { PrivacyState } from './privacy-state.js';
 import type { WriterQueue } from './writer-queue.js';
 

@@ -1,5 +1,5 @@
 import { and, eq, sql } from 'drizzle-orm';
-import type { CardSection, PersonaCard } from '../../persona-data/card.js';
+import type { CardSection, PersonaCard } from '../personas/card.js';
 import type { Database } from '../db/client.js';
 import { loreChunks, personas } from '../db/schema.js';
 

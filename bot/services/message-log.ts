@@ -1,7 +1,7 @@
 import type { KeyRing } from '../crypto/keyring.js';
 import type { PersonaReplyRow } from '../db/write-ops.js';
-import { ValidationError } from './errors.js';
-import { assertOptionalSnowflake, assertSnowflake } from './ids.js';
+import { ValidationError } from '../core/errors.js';
+import { assertOptionalSnowflake, assertSnowflake } from '../core/ids.js';
 import type { PrivacyState } from './privacy-state.js';
 import type { WriterQueue } from './writer-queue.js';
 

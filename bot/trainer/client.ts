@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { UserFacingError } from '../services/errors.js';
+import { UserFacingError } from '../core/errors.js';
 import { trainerValidator } from './contract.js';
 
 /** The trainer service is down or unreachable; the job stays as it is and is checked again later. */

@@ -1,4 +1,4 @@
-import type { PersonaCard } from '../../persona-data/card.js';
+import type { PersonaCard } from '../../bot/personas/card.js';
 import type { PersonaVoice } from '../../bot/services/chat.js';
 import { snowflake } from './db.js';
 

@@ -1,6 +1,6 @@
 import type { Message } from 'ollama';
-import type { PersonaCard, Turn } from '../../persona-data/card.js';
-import type { LoreChunk } from './lore.js';
+import type { PersonaCard, Turn } from './card.js';
+import type { LoreChunk } from '../services/lore.js';
 
 /**
  * Rough token count for budgeting, without the model's tokenizer: SmolLM2's byte-level BPE

@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { OllamaClient } from '../../bot/inference/ollama.js';
-import { chunkSection } from '../../bot/services/lore.js';
-import { loreNote, systemPrompt } from '../../bot/services/prompt.js';
-import type { PersonaCard } from '../card.js';
+import type { OllamaClient } from '../inference/ollama.js';
+import { chunkSection } from '../services/lore.js';
+import { loreNote, systemPrompt } from '../personas/prompt.js';
+import type { PersonaCard } from '../personas/card.js';
 import { DatasetSourceError } from './errors.js';
 
 /**

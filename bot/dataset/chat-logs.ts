@@ -1,8 +1,8 @@
 import { sql } from 'drizzle-orm';
-import type { KeyRing } from '../../bot/crypto/keyring.js';
-import { DecryptionError } from '../../bot/crypto/keyring.js';
-import type { Db } from '../../bot/db/client.js';
-import { SLUG } from '../card.js';
+import type { KeyRing } from '../crypto/keyring.js';
+import { DecryptionError } from '../crypto/keyring.js';
+import type { Db } from '../db/client.js';
+import { SLUG } from '../personas/card.js';
 import { cleanText } from './clean.js';
 import { DatasetSourceError } from './errors.js';
 

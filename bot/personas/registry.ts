@@ -2,9 +2,9 @@ import { watch, type FSWatcher } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import type { PersonaCard } from '../../persona-data/card.js';
-import { CardError, parseCard } from '../../persona-data/card.js';
-import { UserFacingError, ValidationError } from './errors.js';
+import type { PersonaCard } from './card.js';
+import { CardError, parseCard } from './card.js';
+import { UserFacingError, ValidationError } from '../core/errors.js';
 
 /**
  * The persona cards in persona-data/. Cards are looked up by name or slug among the loaded
@@ -27,7 +27,7 @@ export class PersonaRegistry {
   async load(): Promise<{ loaded: number; errors: CardError[] }> {
     let files: string[];
     try {
-      files = (await readdir(this.dir)).filter((f) => f.endsWith('.md') && f.toLowerCase() !== 'readme.md').sort();
+      files = (await readdir(this.dir)).filter((f) => f.endsWith('.md')).sort();
     } catch (err) {
       throw new Error(`cannot read the persona folder ${this.dir}: ${(err as Error).message}`, { cause: err });
     }

@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
 import path from 'node:path';
-import type { KeyRing } from '../../bot/crypto/keyring.js';
-import type { Db } from '../../bot/db/client.js';
-import { DatasetStore } from '../../bot/db/dataset-store.js';
-import type { OllamaClient } from '../../bot/inference/ollama.js';
-import { estimateTokens, fillNames, systemPrompt } from '../../bot/services/prompt.js';
-import type { PersonaCard } from '../card.js';
+import type { KeyRing } from '../crypto/keyring.js';
+import type { Db } from '../db/client.js';
+import { DatasetStore } from '../db/dataset-store.js';
+import type { OllamaClient } from '../inference/ollama.js';
+import { estimateTokens, fillNames, systemPrompt } from '../personas/prompt.js';
+import type { PersonaCard } from '../personas/card.js';
 import type { ChatCandidate } from './chat-logs.js';
 import { countDiscordLogs, inReadTransaction, readChatLogs } from './chat-logs.js';
 import { cleanText, NearDuplicateIndex, SignatureTable } from './clean.js';

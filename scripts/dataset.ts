@@ -10,15 +10,15 @@ import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { loadConfig } from '../../bot/config.js';
-import { resolveKeyRing } from '../../bot/crypto/secrets.js';
-import { openDatabase } from '../../bot/db/client.js';
-import { OllamaClient } from '../../bot/inference/ollama.js';
-import { CONSENT_POLICY } from '../../bot/services/consent-policy.js';
-import { PersonaRegistry } from '../../bot/services/personas.js';
-import { PrivacyState } from '../../bot/services/privacy-state.js';
-import type { ExportFormat } from './build.js';
-import { buildDataset, EXPORT_FORMATS, exportLine, summarize } from './build.js';
+import { loadConfig } from '../bot/config.js';
+import { resolveKeyRing } from '../bot/crypto/secrets.js';
+import { openDatabase } from '../bot/db/client.js';
+import { OllamaClient } from '../bot/inference/ollama.js';
+import { CONSENT_POLICY } from '../bot/services/consent-policy.js';
+import { PersonaRegistry } from '../bot/personas/registry.js';
+import { PrivacyState } from '../bot/services/privacy-state.js';
+import type { ExportFormat } from '../bot/dataset/build.js';
+import { buildDataset, EXPORT_FORMATS, exportLine, summarize } from '../bot/dataset/build.js';
 
 async function main(): Promise<number> {
   const { values } = parseArgs({

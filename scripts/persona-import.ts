@@ -1,8 +1,8 @@
 import { closeSync, lstatSync, openSync, readFileSync, readdirSync, realpathSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CardV2Error, cardV2ToMarkdown } from './card-v2.js';
-import { SLUG, parseCard } from './card.js';
+import { CardV2Error, cardV2ToMarkdown } from '../bot/personas/card-v2.js';
+import { SLUG, parseCard } from '../bot/personas/card.js';
 
 /**
  * `npm run persona:import -- card.json [--force] [--dir persona-data] [--slug name]`
