@@ -18,6 +18,11 @@ export default tseslint.config(
     },
   },
   {
+    // CommonJS config files (dependency-cruiser reads .cjs).
+    files: ['**/*.cjs'],
+    languageOptions: { sourceType: 'commonjs', globals: { module: 'writable', require: 'readonly' } },
+  },
+  {
     // CLIs, benchmarks and test support print to the terminal on purpose.
     files: ['bench/**', 'scripts/**', 'test/**', 'bot/console/**'],
     rules: { 'no-console': 'off' },

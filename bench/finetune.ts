@@ -4,7 +4,6 @@ import path from 'node:path';
 import { eq } from 'drizzle-orm';
 import { createApp } from '../bot/app.js';
 import { finetuneJobs, personaVersions } from '../bot/db/schema.js';
-import type { JobProgress } from '../bot/services/finetune.js';
 import { testConfig, testKeys } from '../test/support/db.js';
 import { benchOllama } from '../test/support/ollama.js';
 import { startTrainer } from '../test/support/trainer-process.js';
@@ -57,8 +56,7 @@ export const finetuneBenchmark: Benchmark = {
       const total = (performance.now() - t0) / 1000;
       const [job] = await app.database.db.select().from(finetuneJobs).where(eq(finetuneJobs.id, started.id));
       if (job?.status !== 'succeeded') throw new Error(`the benchmark job ended ${job?.status}: ${job?.error}\n${trainer.output().slice(-2000)}`);
-      const progress = job.progress as JobProgress;
-      const phases = progress.phases ?? {};
+      const phases = job.progress?.phases ?? {};
       const [version] = await app.database.db.select({ metrics: personaVersions.metrics }).from(personaVersions).where(eq(personaVersions.finetuneJobId, job.id));
       const m = (version?.metrics ?? {}) as Record<string, number>;
       const trainerSide = (m.setup_s ?? 0) + (m.train_wall_s ?? 0) + (m.export_s ?? 0);
@@ -74,7 +72,7 @@ export const finetuneBenchmark: Benchmark = {
         ollama_upload_create_s: round(phases.ollama_s ?? 0),
         activation_s: round(phases.activation_s ?? 0),
       };
-      const lines = progress.datasetLines;
+      const lines = job.progress?.datasetLines;
       return {
         samples: 1,
         metrics,
@@ -85,7 +83,7 @@ export const finetuneBenchmark: Benchmark = {
           `poll_wait_s = the bot's wait beyond the trainer's own wall time (its queue and the ${250} ms poll).`,
       };
     } finally {
-      await app.llm.deleteModel('persona-glordon-bench:v1').catch(() => undefined);
+      await app.models.remove('persona-glordon-bench:v1').catch(() => undefined);
       await app.close();
       await bench.dispose();
       await trainer.stop();

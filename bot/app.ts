@@ -6,7 +6,8 @@ import type { Database } from './db/client.js';
 import { openDatabase } from './db/client.js';
 import { LoggedDataStore } from './db/logged-data-store.js';
 import type { Logger } from './core/logger.js';
-import { OllamaClient } from './inference/ollama.js';
+import type { BoundedBackend } from './inference/bounded.js';
+import { createModelBackend } from './inference/backends.js';
 import { BotMetrics } from './metrics.js';
 import { ChannelLoggingService } from './services/channel-logging.js';
 import { ChatService } from './services/chat.js';
@@ -19,8 +20,9 @@ import { PersonaRegistry } from './personas/registry.js';
 import { PrivacyState } from './services/privacy-state.js';
 import { RetentionService } from './services/retention.js';
 import { ScorecardService } from './services/scorecard.js';
-import { DatasetService } from './dataset/build.js';
-import { FinetuneService } from './services/finetune.js';
+import { DatasetService } from './services/dataset.js';
+import { FinetuneService } from './services/finetune/service.js';
+import { PersonaVersions } from './services/persona-versions.js';
 import { TrainerClient } from './trainer/client.js';
 import { WriterQueue } from './services/writer-queue.js';
 
@@ -37,7 +39,9 @@ export interface App {
   retention: RetentionService;
   personas: PersonaRegistry;
   lore: LoreIndex;
-  llm: OllamaClient;
+  /** The model server (MODEL_BACKEND) behind the port: chat and persona versions. */
+  models: BoundedBackend;
+  versions: PersonaVersions;
   chat: ChatService;
   scorecards: ScorecardService;
   dataset: DatasetService;
@@ -82,29 +86,29 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
   });
   await personas.load();
   if (opts.watchPersonas) personas.watch();
-  // A request queued behind others in the model server may wait long for its first byte: the one
-  // limit is OLLAMA_REQUEST_TIMEOUT_MS (a server that is down is still reported at once: refused).
-  const llm = new OllamaClient(config.ollama.host, { headersTimeoutMs: config.ollama.requestTimeoutMs, requestTimeoutMs: config.ollama.requestTimeoutMs });
+  const models = createModelBackend(config.inference);
+  const versions = new PersonaVersions(database.db);
   const chat = new ChatService({
     db: database.db,
     personas,
     lore,
-    llm,
+    llm: models,
+    versions,
     messages,
     privacy,
-    settings: { baseModel: config.ollama.baseModel, ...config.chat },
+    settings: { baseModel: config.inference.baseModel, ...config.chat },
     log: opts.logger?.child({ part: 'chat' }),
     onTurn: (spans) => metrics.observeTurn(spans),
   });
   const dataset = new DatasetService({
     db: database.db,
     keys,
-    llm,
+    llm: models,
     get policyVersion() {
       return privacy.policyVersion;
     },
     allowChatLogTraining: config.allowChatLogTraining,
-    baseModel: config.ollama.baseModel,
+    baseModel: config.inference.baseModel,
     dataDir: config.dataDir, // generated dialogues are cached in DATA_DIR/dataset-cache
     consent: (guildId, userId) => privacy.hasConsent(guildId, userId),
     drain: () => writer.drainPoint(), // logs, opt-outs and forgets already accepted land first
@@ -114,11 +118,12 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
     db: database.db,
     keys,
     personas,
+    versions,
     dataset,
-    llm,
+    adapters: models,
     trainer: config.trainer ? new TrainerClient(config.trainer.url, config.trainer.token) : null,
     invalidateModel: (slug) => chat.invalidateModel(slug),
-    settings: { ...config.finetune, defaultBaseModel: config.ollama.baseModel },
+    settings: { ...config.finetune, defaultBaseModel: config.inference.baseModel },
     log: opts.logger?.child({ part: 'finetune' }),
   });
   return {
@@ -133,7 +138,8 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
     retention,
     personas,
     lore,
-    llm,
+    models,
+    versions,
     chat,
     scorecards: new ScorecardService(database),
     dataset,

@@ -1,4 +1,11 @@
+import cron from 'node-cron';
 import { z } from 'zod';
+import { ConfigError } from './core/errors.js';
+import { isBase64Key } from './crypto/keyring.js';
+import type { InferenceSettings } from './inference/backends.js';
+import { MODEL_BACKENDS } from './inference/backends.js';
+import { loadHyperparameterDefaults } from './services/finetune/presets.js';
+import type { FinetuneSettings } from './services/finetune/service.js';
 
 /**
  * The bot's configuration, parsed once from the environment at start-up.
@@ -13,11 +20,6 @@ const base64Key = (name: string) =>
     .refine((v) => isBase64Key(v), {
       message: `${name} must be 32 random bytes in base64 (for example: openssl rand -base64 32)`,
     });
-
-export function isBase64Key(value: string): boolean {
-  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(value)) return false;
-  return Buffer.from(value, 'base64').length === 32;
-}
 
 const intInRange = (min: number, max: number, fallback: number) =>
   z.coerce
@@ -74,6 +76,8 @@ const envSchema = z.object({
   ALLOW_CHAT_LOG_TRAINING: boolFlag(false),
   HEALTH_PORT: intInRange(0, 65535, 0),
   PERSONA_DIR: z.string().min(1, { message: 'expected a folder path' }).default('./persona-data'),
+  MODEL_BACKEND: z.enum(MODEL_BACKENDS, { message: `expected one of ${MODEL_BACKENDS.join(', ')}` }).default('ollama'),
+  MODEL_MAX_CONCURRENCY: intInRange(1, 1024, 64),
   OLLAMA_HOST: z.url({ message: 'expected the model server URL, e.g. http://127.0.0.1:11434' }).default('http://127.0.0.1:11434'),
   OLLAMA_BASE_MODEL: z.string().regex(/^[\w.\-/:]+$/, { message: 'expected an Ollama model name such as smollm2-135m' }).default('smollm2-135m'),
   OLLAMA_REQUEST_TIMEOUT_MS: intInRange(1000, 3_600_000, 120_000),
@@ -119,6 +123,8 @@ const envSchema = z.object({
   DISCORD_API_URL: z.preprocess(emptyAsUndefined, z.url({ message: 'expected an http(s) URL such as https://discord.com/api' }).optional()),
 });
 
+export { ConfigError } from './core/errors.js';
+
 export type Env = z.infer<typeof envSchema>;
 
 export interface Config {
@@ -134,31 +140,19 @@ export interface Config {
   /** 0 = no health endpoint. */
   healthPort: number;
   personaDir: string;
-  ollama: { host: string; baseModel: string; requestTimeoutMs: number };
+  /** The model server (MODEL_BACKEND; Ollama's settings keep their OLLAMA_* names). */
+  inference: InferenceSettings;
   chat: { contextTokens: number; maxReplyTokens: number; loreK: number; ratePerMinute: number };
   /** Dataset build settings an operator may change (the rest are the builder's defaults). */
   dataset: { syntheticPerChunk: number; perUserShare: number; capExemptSpeakers: boolean };
   /** Where /finetune sends jobs; absent = fine-tuning is not configured. */
   trainer?: { url: string; token: string };
-  finetune: {
+  finetune: Omit<FinetuneSettings, 'defaultBaseModel'> & {
     preset: string;
-    /** Hyperparameters over the preset (checked against the trainer contract at start-up). */
+    /** FINETUNE_HYPERPARAMETERS: what the operator set over the preset (`defaults` has both, checked). */
     hyperparameters: Record<string, unknown>;
-    /** eval-loss: a new version becomes active only if its held-out loss is not worse than the active one's. */
-    gate: 'eval-loss' | 'always';
-    pollMs: number;
-    /** Least time between two edits of a job's status message (Discord rate-limits edits). */
-    editMs: number;
-    reconcileCron: string;
   };
   discord: { token?: string; applicationId?: string; apiUrl?: string };
-}
-
-export class ConfigError extends Error {
-  constructor(public readonly problems: string[]) {
-    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}\nSee .env.example for every variable and its form.`);
-    this.name = 'ConfigError';
-  }
 }
 
 /** Parses the environment. Throws ConfigError naming every bad variable (values are never echoed: they may be secrets). */
@@ -181,7 +175,12 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
   if (e.TRAINER_URL && !e.TRAINER_TOKEN) {
     problems.push('TRAINER_TOKEN: required when TRAINER_URL is set (the bearer token the trainer service was started with)');
   }
+  for (const [name, expression] of [['RETENTION_CRON', e.RETENTION_CRON], ['FINETUNE_RECONCILE_CRON', e.FINETUNE_RECONCILE_CRON]] as const) {
+    if (!cron.validate(expression)) problems.push(`${name}: "${expression}" is not a valid cron expression`);
+  }
   if (problems.length > 0) throw new ConfigError(problems);
+  // The preset and the overrides, checked against the trainer contract now (a ConfigError naming them).
+  const finetuneDefaults = loadHyperparameterDefaults(e.FINETUNE_PRESET, e.FINETUNE_HYPERPARAMETERS ?? {});
 
   return {
     env: e.NODE_ENV,
@@ -199,13 +198,20 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     allowChatLogTraining: e.ALLOW_CHAT_LOG_TRAINING,
     healthPort: e.HEALTH_PORT,
     personaDir: e.PERSONA_DIR,
-    ollama: { host: e.OLLAMA_HOST.replace(/\/$/, ''), baseModel: e.OLLAMA_BASE_MODEL, requestTimeoutMs: e.OLLAMA_REQUEST_TIMEOUT_MS },
+    inference: {
+      backend: e.MODEL_BACKEND,
+      baseModel: e.OLLAMA_BASE_MODEL,
+      requestTimeoutMs: e.OLLAMA_REQUEST_TIMEOUT_MS,
+      maxConcurrency: e.MODEL_MAX_CONCURRENCY,
+      ollama: { host: e.OLLAMA_HOST.replace(/\/$/, '') },
+    },
     chat: { contextTokens: e.CHAT_CONTEXT_TOKENS, maxReplyTokens: e.CHAT_MAX_REPLY_TOKENS, loreK: e.CHAT_LORE_K, ratePerMinute: e.CHAT_RATE_PER_MINUTE },
     dataset: { syntheticPerChunk: e.DATASET_SYNTHETIC_PER_CHUNK, perUserShare: e.DATASET_PER_USER_SHARE, capExemptSpeakers: e.DATASET_SPEAKERS_UNCAPPED },
     ...(e.TRAINER_URL && e.TRAINER_TOKEN ? { trainer: { url: e.TRAINER_URL.replace(/\/$/, ''), token: e.TRAINER_TOKEN } } : {}),
     finetune: {
       preset: e.FINETUNE_PRESET,
       hyperparameters: e.FINETUNE_HYPERPARAMETERS ?? {},
+      defaults: finetuneDefaults,
       gate: e.FINETUNE_GATE,
       pollMs: e.FINETUNE_POLL_MS,
       editMs: e.FINETUNE_EDIT_MS,

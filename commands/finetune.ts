@@ -1,5 +1,5 @@
 import { PermissionFlagsBits, SlashCommandBuilder } from 'discord.js';
-import { shortId } from '../bot/services/finetune.js';
+import { shortId } from '../bot/services/finetune/jobs.js';
 import { UserFacingError } from '../bot/core/errors.js';
 import type { Command } from './types.js';
 import { optionString } from './types.js';
@@ -66,7 +66,7 @@ export const finetuneCommand = {
         }
         const lines = jobs.map((j) => {
           const name = app.personas.find(j.personaSlug)?.name ?? j.personaSlug;
-          const step = (j.progress as { step?: number; totalSteps?: number } | null)?.totalSteps ? ` (step ${(j.progress as { step?: number }).step ?? 0}/${(j.progress as { totalSteps: number }).totalSteps})` : '';
+          const step = j.progress?.totalSteps ? ` (step ${j.progress.step ?? 0}/${j.progress.totalSteps})` : '';
           return `\`${shortId(j.id)}\` ${name}: ${j.status}${step}, ${j.baseModel}, started ${j.createdAt.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
         });
         await ctx.reply({ ephemeral: true, content: ['Recent training jobs:', ...lines].join('\n').slice(0, 1990) });

@@ -1,9 +1,9 @@
-import { desc, eq } from 'drizzle-orm';
 import { SlashCommandBuilder } from 'discord.js';
-import { personas, personaVersions } from '../bot/db/schema.js';
 import { UserFacingError } from '../bot/core/errors.js';
 import { renderScorecardPng } from '../bot/services/scorecard.js';
-import { DatasetSourceError, summarize } from '../bot/dataset/build.js';
+import { summarize } from '../bot/dataset/build.js';
+import { DatasetSourceError } from '../bot/dataset/errors.js';
+import type { PersonaVersion } from '../bot/services/persona-versions.js';
 import type { Command } from './types.js';
 import { optionString } from './types.js';
 
@@ -54,26 +54,26 @@ export const personaCommand = {
           await ctx.reply('No personas yet: add a character card to persona-data/.');
           return;
         }
-        const active = await activeVersions(app);
-        await ctx.reply(cards.map((c) => `**${c.name}**${c.nsfw ? ' (age-restricted)' : ''}: ${active.get(c.slug) ?? 'base model, prompt only'}`).join('\n'));
+        const active = await app.versions.activeBySlug();
+        const shown = (slug: string) => {
+          const v = active.get(slug);
+          return v ? `v${v.version} (${v.servedModel})` : 'base model, prompt only';
+        };
+        await ctx.reply(cards.map((c) => `**${c.name}**${c.nsfw ? ' (age-restricted)' : ''}: ${shown(c.slug)}`).join('\n'));
         return;
       }
       case 'info': {
         const card = app.personas.get(optionString(ctx, 'name'));
-        const versions = await app.database.db
-          .select()
-          .from(personaVersions)
-          .where(eq(personaVersions.personaSlug, card.slug))
-          .orderBy(desc(personaVersions.version));
-        const [row] = await app.database.db.select().from(personas).where(eq(personas.slug, card.slug));
+        const versions = await app.versions.list(card.slug);
+        const active = await app.versions.active(card.slug);
         const lines = [
           `**${card.name}**${card.tags.length ? ` (${card.tags.join(', ')})` : ''}`,
           card.personality.split('\n').join(' ').slice(0, 300),
           `Greeting: “${card.greeting}”`,
           `Lore sections: ${card.lore.map((s) => s.title).join(', ') || 'none'}; example dialogues: ${card.examples.length}; eval prompts: ${card.evalPrompts.length}`,
-          `Model: ${versions.find((v) => v.id === row?.activeVersionId)?.ollamaModel ?? `${card.model.base ?? app.config.ollama.baseModel} (base model, prompt only)`}`,
+          `Model: ${active?.servedModel ?? `${card.model.base ?? app.config.inference.baseModel} (base model, prompt only)`}`,
           versions.length
-            ? `Versions:\n${versions.map((v) => `- v${v.version}${v.id === row?.activeVersionId ? ' (active)' : ''}: ${describeVersion(v)}`).join('\n')}`
+            ? `Versions:\n${versions.map((v) => `- v${v.version}${v.id === active?.id ? ' (active)' : ''}: ${describeVersion(v)}`).join('\n')}`
             : 'Versions: none trained yet.',
         ];
         await ctx.reply(lines.join('\n'));
@@ -150,7 +150,7 @@ export const personaCommand = {
         const version = ctx.options.version;
         if (typeof version !== 'number' || !Number.isInteger(version) || version < 1) throw new UserFacingError('version: expected a version number (1 or more)');
         const row = await app.finetune.activate(card, version);
-        await ctx.reply(`${card.name} now answers through v${row.version} (${row.ollamaModel}).`);
+        await ctx.reply(`${card.name} now answers through v${row.version} (${row.servedModel}).`);
         return;
       }
       default:
@@ -163,14 +163,14 @@ export const personaCommand = {
 } satisfies Command;
 
 /** One line per version: model, date, eval loss, the hyperparameters users chose, the dataset. */
-function describeVersion(v: typeof personaVersions.$inferSelect): string {
+function describeVersion(v: PersonaVersion): string {
   const m = v.metrics ?? {};
   const h = v.hyperparameters ?? {};
   const num = (x: unknown) => (typeof x === 'number' ? x : undefined);
   const evalLoss = num(m.best_eval_loss);
   const initial = num(m.initial_eval_loss);
   return [
-    `${v.ollamaModel}, ${v.createdAt.toISOString().slice(0, 10)}`,
+    `${v.servedModel}, ${v.createdAt.toISOString().slice(0, 10)}`,
     evalLoss !== undefined ? `eval loss ${initial !== undefined ? `${initial.toFixed(3)} → ` : ''}${evalLoss.toFixed(3)}` : null,
     `epochs ${String(h.epochs ?? '?')}, lr ${String(h.learning_rate ?? '?')}, rank ${String(h.rank ?? '?')}`,
     v.datasetVersionId !== null ? `dataset ${v.datasetVersionId}${typeof m.dataset_hash === 'string' ? ` (${m.dataset_hash.slice(0, 12)})` : ''}` : null,
@@ -178,12 +178,3 @@ function describeVersion(v: typeof personaVersions.$inferSelect): string {
     .filter(Boolean)
     .join(', ');
 }
-
-async function activeVersions(app: Parameters<Command['execute']>[1]): Promise<Map<string, string>> {
-  const rows = await app.database.db
-    .select({ slug: personas.slug, version: personaVersions.version, model: personaVersions.ollamaModel })
-    .from(personas)
-    .innerJoin(personaVersions, eq(personas.activeVersionId, personaVersions.id));
-  return new Map(rows.map((r) => [r.slug, `v${r.version} (${r.model})`]));
-}
-

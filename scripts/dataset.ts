@@ -13,7 +13,7 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from '../bot/config.js';
 import { resolveKeyRing } from '../bot/crypto/secrets.js';
 import { openDatabase } from '../bot/db/client.js';
-import { OllamaClient } from '../bot/inference/ollama.js';
+import { createModelBackend } from '../bot/inference/backends.js';
 import { CONSENT_POLICY } from '../bot/services/consent-policy.js';
 import { PersonaRegistry } from '../bot/personas/registry.js';
 import { PrivacyState } from '../bot/services/privacy-state.js';
@@ -55,12 +55,12 @@ async function main(): Promise<number> {
     await privacy.load(database.db);
     const bar = progressBar();
     const build = await buildDataset(
-      { db: database.db, keys, llm: new OllamaClient(config.ollama.host, { headersTimeoutMs: config.ollama.requestTimeoutMs, requestTimeoutMs: config.ollama.requestTimeoutMs }) },
+      { db: database.db, keys, llm: createModelBackend(config.inference) },
       {
         card,
         policyVersion: CONSENT_POLICY.version,
         allowChatLogTraining: config.allowChatLogTraining,
-        baseModel: card.model.base ?? config.ollama.baseModel,
+        baseModel: card.model.base ?? config.inference.baseModel,
         cacheDir: path.join(config.dataDir, 'dataset-cache'),
         consent: (g, u) => privacy.hasConsent(g, u),
         settings: config.dataset, // DATASET_* as the bot uses them

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { personaReplies } from '../bot/db/schema.js';
-import { InferenceUnavailableError } from '../bot/inference/ollama.js';
+import { InferenceUnavailableError } from '../bot/inference/ports.js';
 import { buildPrompt, estimateTokens } from '../bot/personas/prompt.js';
 import { parseCard } from '../bot/personas/card.js';
 import { createTestApp, type TestApp } from './support/app.js';

@@ -165,7 +165,7 @@ describe('/finetune end to end', { timeout: 900_000 }, () => {
     // The version exists in Ollama and in the database, active, and the trainer's copy is gone.
     expect(await ollamaModels()).toContain('persona-glordon:v1');
     const [version] = await bot.database.db.select().from(personaVersions).where(eq(personaVersions.finetuneJobId, started.id));
-    expect(version).toMatchObject({ version: 1, ollamaModel: 'persona-glordon:v1', datasetVersionId: done.datasetVersionId });
+    expect(version).toMatchObject({ version: 1, servedModel: 'persona-glordon:v1', datasetVersionId: done.datasetVersionId });
     const [persona] = await bot.database.db.select().from(personas).where(eq(personas.slug, 'glordon'));
     expect(persona!.activeVersionId).toBe(version!.id);
     await until('the trainer’s copy deleted', async () => !existsSync(path.join(trainer.jobsDir, done.trainerJobId!)) && (await job(started.id)).trainerCleanedAt, 30_000, output);
@@ -233,7 +233,7 @@ describe('/finetune end to end', { timeout: 900_000 }, () => {
     const events = await bot.database.db.select().from(finetuneJobEvents).where(eq(finetuneJobEvents.jobId, started.id));
     expect(events.some((e) => /resum/i.test(String(e.event.message ?? '')))).toBe(true);
     const [version] = await bot.database.db.select().from(personaVersions).where(and(eq(personaVersions.personaSlug, 'glordon'), eq(personaVersions.version, 2)));
-    expect(version).toMatchObject({ ollamaModel: 'persona-glordon:v2', finetuneJobId: started.id });
+    expect(version).toMatchObject({ servedModel: 'persona-glordon:v2', finetuneJobId: started.id });
     expect(await ollamaModels()).toContain('persona-glordon:v2');
     await until('the final status message', () => statusMessage(messageId)?.content.includes('succeeded'), 30_000);
 

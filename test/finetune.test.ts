@@ -1,8 +1,11 @@
 import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../bot/config.js';
-import type { JobRow } from '../bot/services/finetune.js';
-import { adapterArtifacts, describeJob, gateDecision, loadHyperparameterDefaults } from '../bot/services/finetune.js';
+import { adapterArtifacts } from '../bot/inference/ollama.js';
+import { gateDecision } from '../bot/services/finetune/gate.js';
+import type { JobRow } from '../bot/services/finetune/jobs.js';
+import { loadHyperparameterDefaults } from '../bot/services/finetune/presets.js';
+import { describeJob } from '../bot/services/finetune/status.js';
 import { TrainerClient, TrainerRejectedError, TrainerUnavailableError } from '../bot/trainer/client.js';
 import { createTestApp, type TestApp } from './support/app.js';
 import { testConfig } from './support/db.js';

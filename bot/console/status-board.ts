@@ -1,4 +1,4 @@
-import type { StatusBoard } from '../services/finetune.js';
+import type { StatusBoard } from '../services/finetune/status.js';
 import { saveAttachments } from './attachments.js';
 import { consoleSnowflake } from './console.js';
 

@@ -17,3 +17,11 @@ export class ValidationError extends UserFacingError {
     super(`${field}: ${message}`);
   }
 }
+
+/** Bad or missing configuration: start-up stops with every problem, each naming its variable. */
+export class ConfigError extends Error {
+  constructor(public readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}\nSee .env.example for every variable and its form.`);
+    this.name = 'ConfigError';
+  }
+}

@@ -16,6 +16,12 @@ const IV_BYTES = 12;
 const TAG_BYTES = 16;
 const HEADER_BYTES = 1 + KEY_ID_BYTES + IV_BYTES + TAG_BYTES;
 
+/** 32 bytes in base64: the form of MESSAGE_KEY and HMAC_KEY. */
+export function isBase64Key(value: string): boolean {
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(value)) return false;
+  return Buffer.from(value, 'base64').length === 32;
+}
+
 export class DecryptionError extends Error {
   override name = 'DecryptionError';
 }

@@ -1,15 +1,19 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { Config } from '../config.js';
-import { isBase64Key } from '../config.js';
-import { KeyRing } from './keyring.js';
+import { isBase64Key, KeyRing } from './keyring.js';
+
+/** The keys the environment gives (config's `keys`), and where embedded mode keeps generated ones. */
+export interface KeySettings {
+  dataDir: string;
+  keys: { messageKey?: string; previousMessageKeys: string[]; hmacKey?: string };
+}
 
 /**
  * Builds the key ring from the configuration. With real Postgres the keys must come from the
  * environment (config enforces it). In embedded mode, missing keys are generated once into
  * DATA_DIR/secrets.json (mode 0600), so `npm start` works with no setup.
  */
-export function resolveKeyRing(config: Config): KeyRing {
+export function resolveKeyRing(config: KeySettings): KeyRing {
   let { messageKey, hmacKey } = config.keys;
   if (!messageKey || !hmacKey) {
     const file = path.join(config.dataDir, 'secrets.json');

@@ -1,9 +1,8 @@
 import { createHash } from 'node:crypto';
-import path from 'node:path';
 import type { KeyRing } from '../crypto/keyring.js';
 import type { Db } from '../db/client.js';
 import { DatasetStore } from '../db/dataset-store.js';
-import type { OllamaClient } from '../inference/ollama.js';
+import type { ChatModel } from '../inference/ports.js';
 import { estimateTokens, fillNames, systemPrompt } from '../personas/prompt.js';
 import type { PersonaCard } from '../personas/card.js';
 import type { ChatCandidate } from './chat-logs.js';
@@ -83,7 +82,7 @@ export interface DatasetDeps {
   db: Db;
   keys: KeyRing;
   /** The model server for synthetic dialogues; without it only cached dialogues are used. */
-  llm?: Pick<OllamaClient, 'chat'>;
+  llm?: ChatModel;
 }
 
 export interface BuildDatasetInput {
@@ -604,41 +603,6 @@ function countSource(lines: readonly number[], finished: FinishedLines, source: 
 
 function cmp(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
-}
-
-/** The service the bot composes (App.dataset): builds from the app's database, keys, model server and consent state. */
-export class DatasetService {
-  constructor(
-    private readonly deps: DatasetDeps & {
-      policyVersion: number;
-      allowChatLogTraining: boolean;
-      baseModel: string;
-      dataDir: string;
-      consent?: (guildId: string, userId: string) => boolean;
-      /** Called first, e.g. the writer queue's drainPoint: logs, opt-outs and forgets already accepted are in the database. */
-      drain?: () => Promise<unknown>;
-      settings?: Partial<DatasetSettings>;
-    },
-  ) {}
-
-  async build(card: PersonaCard, opts: { store?: boolean; onProgress?: BuildDatasetInput['onProgress']; settings?: Partial<DatasetSettings> } = {}): Promise<DatasetBuild> {
-    const d = this.deps;
-    await d.drain?.();
-    return buildDataset(
-      { db: d.db, keys: d.keys, llm: d.llm },
-      {
-        card,
-        policyVersion: d.policyVersion,
-        allowChatLogTraining: d.allowChatLogTraining,
-        baseModel: card.model.base ?? d.baseModel,
-        cacheDir: path.join(d.dataDir, 'dataset-cache'),
-        consent: d.consent,
-        settings: { ...d.settings, ...opts.settings },
-        store: opts.store,
-        onProgress: opts.onProgress,
-      },
-    );
-  }
 }
 
 /** A short, human summary of a build (the /persona dataset reply and the CLI). */

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { OllamaClient } from '../inference/ollama.js';
-import { chunkSection } from '../services/lore.js';
+import type { ChatModel } from '../inference/ports.js';
+import { chunkSection } from '../personas/lore-chunks.js';
 import { loreNote, systemPrompt } from '../personas/prompt.js';
 import type { PersonaCard } from '../personas/card.js';
 import { DatasetSourceError } from './errors.js';
@@ -45,7 +45,7 @@ export function syntheticKey(card: PersonaCard, section: string, chunk: string, 
 
 export async function syntheticDialogues(
   card: PersonaCard,
-  llm: Pick<OllamaClient, 'chat'> | undefined,
+  llm: ChatModel | undefined,
   s: SyntheticSettings,
   onProgress?: (done: number, total: number) => void,
 ): Promise<SyntheticResult> {
@@ -96,16 +96,15 @@ async function readCache(file: string): Promise<Stored | undefined> {
   throw new DatasetSourceError(`synthetic cache ${file}`, 'is not a cached dialogue (malformed JSON); delete the file to regenerate it');
 }
 
-async function generate(card: PersonaCard, llm: Pick<OllamaClient, 'chat'>, s: SyntheticSettings, section: string, chunk: string, seed: number): Promise<Stored> {
+async function generate(card: PersonaCard, llm: ChatModel, s: SyntheticSettings, section: string, chunk: string, seed: number): Promise<Stored> {
   const q = await llm.chat({
     model: s.model,
     messages: [
       { role: 'system', content: 'You write one short question. Reply with only the question.' },
       { role: 'user', content: `${card.name}'s ${section.toLowerCase()}:\n${chunk}\n\nWrite one short question a curious visitor could ask ${card.name} about this.` },
     ],
-    temperature: s.temperature,
-    maxTokens: s.numPredict,
-    seed,
+    sampling: { temperature: s.temperature, maxTokens: s.numPredict, seed },
+    priority: 'batch',
   });
   const question = cleanQuestion(q.text);
   if (!question) return { ok: false, reason: 'empty' };
@@ -115,9 +114,8 @@ async function generate(card: PersonaCard, llm: Pick<OllamaClient, 'chat'>, s: S
       { role: 'system', content: `${systemPrompt(card, 'friend')}\n\n${loreNote(card, [{ section, content: chunk, rank: 1 }], 'friend')}` },
       { role: 'user', content: question },
     ],
-    temperature: s.temperature,
-    maxTokens: s.numPredict,
-    seed: seed + 1,
+    sampling: { temperature: s.temperature, maxTokens: s.numPredict, seed: seed + 1 },
+    priority: 'batch',
   });
   const answer = a.text.trim();
   const broken = breaksCharacter(card, answer);

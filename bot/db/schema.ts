@@ -26,6 +26,8 @@ import {
   uniqueIndex,
   uuid,
 } from 'drizzle-orm/pg-core';
+import type { TrainerEvent } from '../trainer/client.js';
+import type { JobProgress } from './json-columns.js';
 
 /** Postgres full-text search vector (lore retrieval). */
 export const tsvector = customType<{ data: string }>({
@@ -109,7 +111,8 @@ export const personaVersions = pgTable('persona_versions', {
   id: serial('id').primaryKey(),
   personaSlug: text('persona_slug').notNull().references(() => personas.slug, { onDelete: 'cascade' }),
   version: integer('version').notNull(),
-  ollamaModel: text('ollama_model').notNull(),
+  /** The version's name on the model server (`persona-<slug>:v<N>`, whichever backend serves it). */
+  servedModel: text('served_model').notNull(),
   baseModel: text('base_model').notNull(),
   datasetVersionId: integer('dataset_version_id'),
   finetuneJobId: uuid('finetune_job_id'),
@@ -223,7 +226,7 @@ export const finetuneJobs = pgTable('finetune_jobs', {
   baseModel: text('base_model').notNull(),
   hyperparameters: jsonb('hyperparameters').$type<Record<string, unknown>>().notNull(),
   status: text('status', { enum: ['pending', 'queued', 'running', 'converting', 'succeeded', 'failed', 'cancelled'] }).notNull().default('pending'),
-  progress: jsonb('progress').$type<Record<string, unknown>>(),
+  progress: jsonb('progress').$type<JobProgress>(),
   error: text('error'),
   guildId: text('guild_id'),
   channelId: text('channel_id'),
@@ -245,6 +248,7 @@ export const finetuneJobs = pgTable('finetune_jobs', {
 export const finetuneJobEvents = pgTable('finetune_job_events', {
   jobId: uuid('job_id').notNull().references(() => finetuneJobs.id, { onDelete: 'cascade' }),
   seq: integer('seq').notNull(),
-  event: jsonb('event').$type<Record<string, unknown>>().notNull(),
+  /** The trainer's event as it sent it (the loss curve is drawn from these). */
+  event: jsonb('event').$type<TrainerEvent>().notNull(),
   at: timestamp('at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
 }, (t) => [primaryKey({ columns: [t.jobId, t.seq] })]);

@@ -1,5 +1,5 @@
 import { AttachmentBuilder, type Client } from 'discord.js';
-import type { StatusBoard } from '../services/finetune.js';
+import type { StatusBoard } from '../services/finetune/status.js';
 
 /** Training status as one bot message per job in the channel where /finetune start was used, edited in place. */
 export function discordStatusBoard(client: Client): StatusBoard {

@@ -1,47 +1,26 @@
 import { createHash } from 'node:crypto';
-import type { Message } from 'ollama';
 import { Ollama } from 'ollama';
-import { UserFacingError } from '../core/errors.js';
+import type { ChatRequest, ChatResult, ModelBackend, PublishRequest } from './ports.js';
+import { InferenceUnavailableError, ModelMissingError } from './ports.js';
 
-/** The model server is down or unreachable: shown to the user, retried on the next message. */
-export class InferenceUnavailableError extends UserFacingError {
-  override name = 'InferenceUnavailableError';
-}
-
-/** The persona's model does not exist in the model server. */
-export class ModelMissingError extends UserFacingError {
-  override name = 'ModelMissingError';
-}
-
-export interface ChatStats {
-  model: string;
-  promptTokens: number;
-  completionTokens: number;
-  /** Time the model server reports spent loading the model (a persona switch reloads). */
-  loadMs: number;
-  /** Milliseconds from request to first token, and to the end. */
-  ttftMs: number;
-  totalMs: number;
-}
-
-export interface ChatRequest {
-  model: string;
-  messages: Message[];
-  temperature?: number;
-  maxTokens?: number;
-  numCtx?: number;
-  seed?: number;
-  /** Called with each new piece of text as it streams. */
-  onDelta?: (delta: string) => void;
-  signal?: AbortSignal;
+/**
+ * The artifacts an Ollama model is made from: the GGUF adapter, which works for every base the
+ * llama.cpp runner serves; else the PEFT files, which Ollama converts for llama and gemma2 bases.
+ */
+export function adapterArtifacts(artifacts: readonly string[]): string[] | null {
+  if (artifacts.includes('adapter.gguf')) return ['adapter.gguf'];
+  if (artifacts.includes('adapter_model.safetensors') && artifacts.includes('adapter_config.json')) return ['adapter_model.safetensors', 'adapter_config.json'];
+  return null;
 }
 
 /**
- * A thin wrapper over the `ollama` client: streaming chat with timeouts, and errors turned into
- * messages a user can act on. Nothing here retries: the next message simply tries again, so chat
- * works again as soon as the server is back.
+ * The Ollama backend of the model-server port, over the `ollama` client: streaming chat with
+ * timeouts, and errors turned into messages a user can act on; persona versions as Ollama models
+ * (`FROM` the base with `ADAPTER`). Nothing here retries: the next message simply tries again, so
+ * chat works again as soon as the server is back.
  */
-export class OllamaClient {
+export class OllamaClient implements ModelBackend {
+  readonly kind = 'ollama';
   private readonly client: Ollama;
 
   constructor(
@@ -68,8 +47,10 @@ export class OllamaClient {
     }
   };
 
-  async chat(req: ChatRequest): Promise<{ text: string; stats: ChatStats }> {
+  async chat(req: ChatRequest): Promise<ChatResult> {
+    req.signal?.throwIfAborted();
     const started = performance.now();
+    const s = req.sampling ?? {};
     let stream;
     try {
       stream = await this.client.chat({
@@ -78,10 +59,13 @@ export class OllamaClient {
         stream: true,
         keep_alive: '30m',
         options: {
-          ...(req.temperature !== undefined ? { temperature: req.temperature } : {}),
-          ...(req.maxTokens !== undefined ? { num_predict: req.maxTokens } : {}),
-          ...(req.numCtx !== undefined ? { num_ctx: req.numCtx } : {}),
-          ...(req.seed !== undefined ? { seed: req.seed } : {}),
+          ...(s.temperature !== undefined ? { temperature: s.temperature } : {}),
+          ...(s.topP !== undefined ? { top_p: s.topP } : {}),
+          ...(s.topK !== undefined ? { top_k: s.topK } : {}),
+          ...(s.seed !== undefined ? { seed: s.seed } : {}),
+          ...(s.maxTokens !== undefined ? { num_predict: s.maxTokens } : {}),
+          ...(s.stop !== undefined ? { stop: s.stop } : {}),
+          ...(req.contextTokens !== undefined ? { num_ctx: req.contextTokens } : {}),
         },
       });
     } catch (err) {
@@ -105,6 +89,7 @@ export class OllamaClient {
       }
     } catch (err) {
       if ((err as Error).name === 'AbortError') {
+        req.signal?.throwIfAborted(); // the caller's abort, not the timeout
         throw new InferenceUnavailableError(`The model took longer than ${Math.round(this.opts.requestTimeoutMs / 1000)} s to answer, so the reply was stopped. Try again in a moment.`);
       }
       throw this.explain(err, req.model);
@@ -119,6 +104,7 @@ export class OllamaClient {
         promptTokens: last.prompt_eval_count ?? 0,
         completionTokens: last.eval_count ?? 0,
         loadMs: (last.load_duration ?? 0) / 1e6,
+        queuedMs: 0,
         ttftMs: ttftMs || performance.now() - started,
         totalMs: performance.now() - started,
       },
@@ -134,6 +120,14 @@ export class OllamaClient {
     }
   }
 
+  has(name: string): Promise<boolean> {
+    return this.hasModel(name);
+  }
+
+  adapterFiles(artifacts: readonly string[]): string[] | null {
+    return adapterArtifacts(artifacts);
+  }
+
   /**
    * Creates `name` FROM `base` with a LoRA adapter: a GGUF adapter (`adapter.gguf`), or PEFT
    * files (`adapter_model.safetensors` + `adapter_config.json`, which Ollama converts itself for
@@ -141,7 +135,8 @@ export class OllamaClient {
    * re-run uploads nothing), then `create` refers to them. Creating a name that exists replaces
    * it, so a retried publish converges on the same model.
    */
-  async createAdapterModel(input: { name: string; base: string; files: Record<string, Buffer>; parameters?: Record<string, unknown> }): Promise<{ digests: Record<string, string> }> {
+  async publish(input: PublishRequest): Promise<void> {
+    const parameters = input.defaults?.temperature !== undefined ? { temperature: input.defaults.temperature } : undefined;
     const digests: Record<string, string> = {};
     try {
       for (const [file, data] of Object.entries(input.files)) {
@@ -158,17 +153,16 @@ export class OllamaClient {
         model: input.name,
         from: input.base,
         adapters: digests,
-        ...(input.parameters && Object.keys(input.parameters).length ? { parameters: input.parameters } : {}),
+        ...(parameters ? { parameters } : {}),
         stream: false,
       });
     } catch (err) {
       throw this.explain(err, input.base);
     }
-    return { digests };
   }
 
   /** Removes a model; a model that is not there is already removed. */
-  async deleteModel(name: string): Promise<void> {
+  async remove(name: string): Promise<void> {
     try {
       await this.client.delete({ model: name });
     } catch (err) {

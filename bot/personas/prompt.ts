@@ -1,6 +1,6 @@
-import type { Message } from 'ollama';
 import type { PersonaCard, Turn } from './card.js';
-import type { LoreChunk } from '../services/lore.js';
+import type { ChatMessage } from '../inference/ports.js';
+import type { LoreChunk } from './lore-chunks.js';
 
 /**
  * Rough token count for budgeting, without the model's tokenizer: SmolLM2's byte-level BPE
@@ -21,7 +21,7 @@ export interface PromptBudget {
 }
 
 export interface BuiltPrompt {
-  messages: Message[];
+  messages: ChatMessage[];
   estimatedTokens: number;
   /** How many history turns fit (newest first), of how many there were. */
   historyUsed: number;
@@ -58,18 +58,18 @@ export function loreNote(card: PersonaCard, lore: LoreChunk[], userName: string)
  */
 export function buildPrompt(input: { card: PersonaCard; lore: LoreChunk[]; history: Turn[]; userName: string; userMessage: string; budget: PromptBudget }): BuiltPrompt {
   const { card, lore, history, userName, userMessage, budget } = input;
-  const user: Message = { role: 'user', content: userMessage };
-  const system: Message = { role: 'system', content: systemPrompt(card, userName) };
+  const user: ChatMessage = { role: 'user', content: userMessage };
+  const system: ChatMessage = { role: 'system', content: systemPrompt(card, userName) };
   let available = budget.contextTokens - budget.replyTokens - estimateTokens(user.content);
   if (estimateTokens(system.content) > available) system.content = system.content.slice(0, Math.max(0, Math.floor((available - 4) * 3.2)));
   available -= estimateTokens(system.content);
   // Lore gets up to a third of what is left; the least relevant chunks go first.
   let kept = lore.slice();
   while (kept.length > 0 && estimateTokens(loreNote(card, kept, userName)) > available / 3) kept = kept.slice(0, -1);
-  const note: Message | undefined = kept.length > 0 ? { role: 'system', content: loreNote(card, kept, userName) } : undefined;
+  const note: ChatMessage | undefined = kept.length > 0 ? { role: 'system', content: loreNote(card, kept, userName) } : undefined;
   let remaining = available - (note ? estimateTokens(note.content) : 0);
 
-  const examples: Message[] = [];
+  const examples: ChatMessage[] = [];
   let exampleBudget = Math.min(remaining, Math.floor(budget.contextTokens * (budget.examplesShare ?? 0.25)));
   for (const dialogue of card.examples) {
     const turns = dialogue.map((t) => ({ role: t.role, content: fillNames(t.content, card.name, userName) }));
@@ -82,7 +82,7 @@ export function buildPrompt(input: { card: PersonaCard; lore: LoreChunk[]; histo
     remaining -= cost;
   }
 
-  const recent: Message[] = [];
+  const recent: ChatMessage[] = [];
   for (let i = history.length - 1; i >= 0; i--) {
     const t = history[i]!;
     const cost = estimateTokens(t.content);

@@ -2,13 +2,14 @@ import { and, eq } from 'drizzle-orm';
 import type { Logger } from 'pino';
 import type { PersonaCard, Turn } from '../personas/card.js';
 import type { Db } from '../db/client.js';
-import { conversations, personas, personaVersions } from '../db/schema.js';
-import type { ChatStats, OllamaClient } from '../inference/ollama.js';
+import { conversations } from '../db/schema.js';
+import type { ChatModel, ChatStats } from '../inference/ports.js';
 import { UserFacingError } from '../core/errors.js';
 import { assertOptionalSnowflake, assertSnowflake } from '../core/ids.js';
 import type { LoreIndex } from './lore.js';
 import type { MessageLogService } from './message-log.js';
 import type { PersonaRegistry } from '../personas/registry.js';
+import type { PersonaVersions } from './persona-versions.js';
 import type { PrivacyState } from './privacy-state.js';
 import { buildPrompt } from '../personas/prompt.js';
 
@@ -135,7 +136,8 @@ export class ChatService {
       db: Db;
       personas: PersonaRegistry;
       lore: LoreIndex;
-      llm: OllamaClient;
+      llm: ChatModel;
+      versions: PersonaVersions;
       messages: MessageLogService;
       privacy: PrivacyState;
       settings: ChatSettings;
@@ -278,10 +280,9 @@ export class ChatService {
         const out = await this.deps.llm.chat({
           model,
           messages: prompt.messages,
-          temperature: card.model.temperature,
-          maxTokens: this.deps.settings.maxReplyTokens,
-          // No num_ctx: a different value per request makes Ollama reload the runner. The prompt is
-          // budgeted to CHAT_CONTEXT_TOKENS, which must not exceed the model's own context.
+          sampling: { temperature: card.model.temperature, maxTokens: this.deps.settings.maxReplyTokens },
+          // No contextTokens: a different value per request makes Ollama reload the runner. The
+          // prompt is budgeted to CHAT_CONTEXT_TOKENS, which must not exceed the model's own context.
           onDelta: push,
         });
         stats = out.stats;
@@ -341,13 +342,8 @@ export class ChatService {
   private async modelFor(card: PersonaCard): Promise<{ model: string; versionId: number | null }> {
     const cached = this.activeModel.get(card.slug);
     if (cached) return cached;
-    const [row] = await this.deps.db
-      .select({ model: personaVersions.ollamaModel, versionId: personaVersions.id })
-      .from(personas)
-      .innerJoin(personaVersions, eq(personas.activeVersionId, personaVersions.id))
-      .where(eq(personas.slug, card.slug))
-      .limit(1);
-    const resolved = row ? { model: row.model, versionId: row.versionId } : { model: card.model.base ?? this.deps.settings.baseModel, versionId: null };
+    const active = await this.deps.versions.active(card.slug);
+    const resolved = active ? { model: active.servedModel, versionId: active.id } : { model: card.model.base ?? this.deps.settings.baseModel, versionId: null };
     this.activeModel.set(card.slug, resolved);
     return resolved;
   }

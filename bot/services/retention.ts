@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { RetentionCounts } from '../db/write-ops.js';
 import type { WriterQueue } from './writer-queue.js';
 
-/** Deletes logged messages, reply texts and dataset snapshots older than RETENTION_DAYS. */
+/** Deletes logged messages, reply texts and dataset snapshots older than RETENTION_DAYS (on RETENTION_CRON, checked by loadConfig). */
 export class RetentionService {
   private task: ReturnType<typeof cron.schedule> | undefined;
 
@@ -19,7 +19,6 @@ export class RetentionService {
   }
 
   start(): void {
-    if (!cron.validate(this.opts.cron)) throw new Error(`RETENTION_CRON: "${this.opts.cron}" is not a valid cron expression`);
     this.task = cron.schedule(this.opts.cron, async () => {
       try {
         const counts = await this.runOnce();

@@ -1,0 +1,1 @@
+ALTER TABLE "persona_versions" RENAME COLUMN "ollama_model" TO "served_model";
