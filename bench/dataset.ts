@@ -4,7 +4,7 @@ import { pipeline } from 'node:stream/promises';
 import postgres from 'postgres';
 import { CONSENT_POLICY } from '../bot/services/consent-policy.js';
 import { parseCard } from '../bot/personas/card.js';
-import { conversationQuery, speakerQuery } from '../bot/dataset/chat-logs.js';
+import { conversationQuery, speakerQuery } from '../bot/dataset/sources/chat-log-reader.js';
 import { KeyRing } from '../bot/crypto/keyring.js';
 import { snowflake } from '../test/support/db.js';
 import { benchDatabase } from './database.js';

@@ -1,7 +1,7 @@
 import { SlashCommandBuilder } from 'discord.js';
 import { UserFacingError } from '../bot/core/errors.js';
 import { renderScorecardPng } from '../bot/services/scorecard.js';
-import { summarize } from '../bot/dataset/build.js';
+import { summarize } from '../bot/dataset/stats.js';
 import { DatasetSourceError } from '../bot/dataset/errors.js';
 import type { PersonaVersion } from '../bot/services/persona-versions.js';
 import type { Command } from './types.js';

@@ -17,8 +17,10 @@ import { createModelBackend } from '../bot/inference/backends.js';
 import { CONSENT_POLICY } from '../bot/services/consent-policy.js';
 import { PersonaRegistry } from '../bot/personas/registry.js';
 import { PrivacyState } from '../bot/services/privacy-state.js';
-import type { ExportFormat } from '../bot/dataset/build.js';
-import { buildDataset, EXPORT_FORMATS, exportLine, summarize } from '../bot/dataset/build.js';
+import { buildDataset } from '../bot/dataset/build.js';
+import type { ExportFormat } from '../bot/dataset/export.js';
+import { EXPORT_FORMATS, exportLine } from '../bot/dataset/export.js';
+import { summarize } from '../bot/dataset/stats.js';
 
 async function main(): Promise<number> {
   const { values } = parseArgs({

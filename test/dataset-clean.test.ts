@@ -1,7 +1,8 @@
 import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import os from 'node:os';
 import { describe, expect, it } from 'vitest';
-import { exportLines, splitOf } from '../bot/dataset/build.js';
+import { exportLines } from '../bot/dataset/export.js';
+import { splitOf } from '../bot/dataset/ids.js';
 import { cleanText, jaccard, minhash, NearDuplicateIndex, scrub, SignatureTable, similarity } from '../bot/dataset/clean.js';
 import type { DatasetLine } from '../bot/dataset/line.js';
 import { datasetLineSchema, normalizeTurns, turnOrderProblem } from '../bot/dataset/line.js';

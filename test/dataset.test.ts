@@ -11,9 +11,10 @@ import { OllamaClient } from '../bot/inference/ollama.js';
 import type { PersonaCard } from '../bot/personas/card.js';
 import { parseCard } from '../bot/personas/card.js';
 import type { BuildDatasetInput, DatasetBuild } from '../bot/dataset/build.js';
-import { buildDataset, DatasetSourceError } from '../bot/dataset/build.js';
+import { buildDataset } from '../bot/dataset/build.js';
+import { DatasetSourceError } from '../bot/dataset/errors.js';
 import { datasetLineSchema } from '../bot/dataset/line.js';
-import { syntheticKey } from '../bot/dataset/synthetic.js';
+import { syntheticKey } from '../bot/dataset/sources/synthetic-dialogues.js';
 import { BACKENDS, openTestDatabase, snowflake, testKeys } from './support/db.js';
 
 const GUILD = snowflake(1);

@@ -7,8 +7,13 @@ import { z } from 'zod';
  * user and ending with assistant.
  */
 
+/**
+ * Where a line came from. The order is also the builder's order of preference when two lines
+ * are near duplicates (the earlier source's line stays); a new source adds its name here and its
+ * reader in sources/index.ts.
+ */
 export const DATASET_SOURCES = ['card', 'synthetic', 'chat_log'] as const;
-export type DatasetSource = (typeof DATASET_SOURCES)[number];
+export type LineSource = (typeof DATASET_SOURCES)[number];
 
 export const messageSchema = z.strictObject({
   role: z.enum(['system', 'user', 'assistant']),

@@ -1,5 +1,6 @@
 import path from 'node:path';
-import type { BuildDatasetInput, DatasetBuild, DatasetDeps, DatasetSettings } from '../dataset/build.js';
+import type { BuildDatasetInput, DatasetBuild, DatasetDeps } from '../dataset/build.js';
+import type { DatasetSettings } from '../dataset/settings.js';
 import { buildDataset } from '../dataset/build.js';
 import type { PersonaCard } from '../personas/card.js';
 

@@ -1,10 +1,10 @@
 import { sql } from 'drizzle-orm';
-import type { KeyRing } from '../crypto/keyring.js';
-import { DecryptionError } from '../crypto/keyring.js';
-import type { Db } from '../db/client.js';
-import { SLUG } from '../personas/card.js';
-import { cleanText } from './clean.js';
-import { DatasetSourceError } from './errors.js';
+import type { KeyRing } from '../../crypto/keyring.js';
+import { DecryptionError } from '../../crypto/keyring.js';
+import type { Db } from '../../db/client.js';
+import { SLUG } from '../../personas/card.js';
+import { cleanText } from '../clean.js';
+import { DatasetSourceError } from '../errors.js';
 
 /**
  * Chat-log sources, read as streams (a server-side cursor in one read-only, repeatable-read

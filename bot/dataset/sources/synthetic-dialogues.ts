@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { ChatModel } from '../inference/ports.js';
-import { chunkSection } from '../personas/lore-chunks.js';
-import { loreNote, systemPrompt } from '../personas/prompt.js';
-import type { PersonaCard } from '../personas/card.js';
-import { DatasetSourceError } from './errors.js';
+import type { ChatModel } from '../../inference/ports.js';
+import { chunkSection } from '../../personas/lore-chunks.js';
+import { loreNote, systemPrompt } from '../../personas/prompt.js';
+import type { PersonaCard } from '../../personas/card.js';
+import { DatasetSourceError } from '../errors.js';
 
 /**
  * Synthetic in-character dialogues, one or more per lore chunk, written by the base model:
