@@ -20,6 +20,7 @@ import { PersonaRegistry } from './personas/registry.js';
 import { PrivacyState } from './services/privacy-state.js';
 import { RetentionService } from './services/retention.js';
 import { ScorecardService } from './services/scorecard.js';
+import { UserMessageService } from './services/user-message.js';
 import { DatasetService } from './services/dataset.js';
 import { FinetuneService } from './services/finetune/service.js';
 import { PersonaVersions } from './services/persona-versions.js';
@@ -44,6 +45,8 @@ export interface App {
   versions: PersonaVersions;
   chat: ChatService;
   scorecards: ScorecardService;
+  /** What a person's message in any transport goes through: logging, then the bound persona's reply. */
+  userMessages: UserMessageService;
   dataset: DatasetService;
   finetune: FinetuneService;
   /** Prometheus metrics (GET /metrics on HEALTH_PORT). */
@@ -100,6 +103,7 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
     log: opts.logger?.child({ part: 'chat' }),
     onTurn: (spans) => metrics.observeTurn(spans),
   });
+  const scorecards = new ScorecardService(database, messages);
   const dataset = new DatasetService({
     db: database.db,
     keys,
@@ -141,7 +145,8 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
     models,
     versions,
     chat,
-    scorecards: new ScorecardService(database),
+    scorecards,
+    userMessages: new UserMessageService({ messages, chat, personas, scorecards, log: opts.logger?.child({ part: 'chat' }) }),
     dataset,
     finetune,
     metrics,

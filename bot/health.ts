@@ -1,5 +1,4 @@
 import http from 'node:http';
-import { sql } from 'drizzle-orm';
 import type { App } from './app.js';
 
 /**
@@ -18,12 +17,7 @@ export function startHealthServer(app: App, port: number, host = '0.0.0.0'): Pro
       res.writeHead(404).end();
       return;
     }
-    let database = 'ok';
-    try {
-      await app.database.rows(sql`select 1`);
-    } catch {
-      database = 'unreachable';
-    }
+    const database = (await app.database.ping()) ? 'ok' : 'unreachable';
     const body = { status: database === 'ok' ? 'ok' : 'degraded', database, writerQueue: app.writer.size, writer: app.writer.stats };
     res.writeHead(database === 'ok' ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify(body));
   });

@@ -1,41 +1,46 @@
 import type { Logger } from 'pino';
 import type { App } from '../bot/app.js';
-import { UserFacingError } from '../bot/core/errors.js';
-import type { Command, CommandContext } from './types.js';
+import { classifyError, PreconditionError, UserFacingError } from '../bot/core/errors.js';
+import { optionReader } from './options.js';
+import { manageGuild } from './preconditions/manage-guild.js';
+import type { Command, CommandContext, CommandRun, Precondition } from './types.js';
 
-export type DispatchOutcome = { kind: 'ok' } | { kind: 'denied'; message: string } | { kind: 'errored'; error: unknown };
+export type DispatchOutcome = { kind: 'ok' } | { kind: 'denied'; identifier: string; message: string } | { kind: 'errored'; error: unknown };
+
+/** The preconditions of a command's subcommand, in order: Manage Server first, then the command's own. */
+export function preconditionsOf(command: Command, subcommand: string | null): Precondition[] {
+  const needsManage = command.manageGuild === true || (!!subcommand && (command.manageGuild ?? []).includes(subcommand));
+  return [...(needsManage ? [manageGuild] : []), ...(command.preconditions?.['*'] ?? []), ...(subcommand ? (command.preconditions?.[subcommand] ?? []) : [])];
+}
 
 /**
- * Runs a command, in one place for every transport. "Denied" (expected: a precondition or bad
- * input, a UserFacingError) is shown to the user as is, ephemerally. "Errored" (anything else:
- * a bug) is logged with context and the user gets a short apology, never a stack trace.
- * With `confirmedAction`, runs the command's `confirmed[confirmedAction]` instead of `execute`
- * (the user confirmed what the command asked with ctx.confirm).
+ * Runs a command, in one place for every transport: its preconditions, then `execute` (or, with
+ * `confirmedAction`, the `confirmed[confirmedAction]` the user said yes to through ctx.confirm,
+ * with the preconditions checked again). What fails is told apart by classifyError: denied (a
+ * refused precondition, bad input: a UserFacingError) is shown to the user as is, ephemerally;
+ * errored (anything else: a bug) is logged with context and the user gets a short apology.
  */
 export async function dispatch(command: Command, ctx: CommandContext, app: App, log?: Logger, confirmedAction?: string): Promise<DispatchOutcome> {
+  const run: CommandRun = { ...ctx, command: command.data.name, get: optionReader(ctx.options) };
   const where = `/${command.data.name}${ctx.subcommand ? ` ${ctx.subcommand}` : ''}`;
   try {
-    const needsManage = command.manageGuild === true || (!!ctx.subcommand && (command.manageGuild ?? []).includes(ctx.subcommand));
-    if (needsManage && !ctx.user.canManageGuild) {
-      throw new UserFacingError(`You need the Manage Server permission to use ${where}.`);
+    for (const precondition of preconditionsOf(command, ctx.subcommand)) {
+      const result = await precondition.run(run, app);
+      if (!result.ok) throw new PreconditionError(result.identifier, result.message);
     }
     if (confirmedAction === undefined) {
-      await command.execute(ctx, app);
+      await command.execute(run, app);
     } else {
-      // The second half of a command that asked ctx.confirm: the user said yes (checks above run again).
-      const run = command.confirmed?.[confirmedAction];
-      if (!run) throw new UserFacingError(`This button no longer works: run ${where} again.`);
-      await run(ctx, app);
+      const confirmed = command.confirmed?.[confirmedAction];
+      if (!confirmed) throw new UserFacingError(`This button no longer works: run ${where} again.`);
+      await confirmed(run, app);
     }
     return { kind: 'ok' };
   } catch (err) {
-    if (err instanceof UserFacingError) {
-      await safeReply(ctx, err.message, log);
-      return { kind: 'denied', message: err.message };
-    }
-    log?.error({ err, command: where, action: confirmedAction, transport: ctx.transport }, 'command failed');
-    await safeReply(ctx, 'Sorry, something went wrong on my side. It has been logged; please try again later.', log);
-    return { kind: 'errored', error: err };
+    const failure = classifyError(err);
+    if (failure.kind === 'errored') log?.error({ err, command: where, action: confirmedAction, transport: ctx.transport }, 'command failed');
+    await safeReply(ctx, failure.message, log);
+    return failure.kind === 'denied' ? failure : { kind: 'errored', error: failure.error };
   }
 }
 

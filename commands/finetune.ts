@@ -2,7 +2,6 @@ import { PermissionFlagsBits, SlashCommandBuilder } from 'discord.js';
 import { shortId } from '../bot/services/finetune/jobs.js';
 import { UserFacingError } from '../bot/core/errors.js';
 import type { Command } from './types.js';
-import { optionString } from './types.js';
 
 /** /finetune: start a training job (its live status message follows), check, list and cancel jobs. */
 export const finetuneCommand = {
@@ -37,12 +36,11 @@ export const finetuneCommand = {
   async execute(ctx, app) {
     switch (ctx.subcommand) {
       case 'start': {
-        const card = app.personas.get(optionString(ctx, 'persona'));
-        const number = (name: string) => (typeof ctx.options[name] === 'number' ? (ctx.options[name] as number) : undefined);
+        const card = app.personas.get(ctx.get.string('persona', true));
         await ctx.defer({ ephemeral: true });
         const job = await app.finetune.start({
           card,
-          options: { epochs: number('epochs'), learning_rate: number('learning_rate'), rank: number('rank'), base_model: optionString(ctx, 'base_model') },
+          options: { epochs: ctx.get.integer('epochs'), learning_rate: ctx.get.number('learning_rate'), rank: ctx.get.integer('rank'), base_model: ctx.get.string('base_model') },
           guildId: ctx.guildId,
           channelId: ctx.channel.id,
         });
@@ -53,7 +51,7 @@ export const finetuneCommand = {
         return;
       }
       case 'status': {
-        const job = await app.finetune.find(optionString(ctx, 'job'));
+        const job = await app.finetune.find(ctx.get.string('job'));
         const curve = ['succeeded', 'failed', 'cancelled'].includes(job.status) ? await app.finetune.lossCurve(job) : null;
         await ctx.reply({ ephemeral: true, content: app.finetune.describe(job), files: curve ? [{ name: `loss-${shortId(job.id)}.png`, data: curve, description: 'loss by step' }] : [] });
         return;
@@ -73,7 +71,7 @@ export const finetuneCommand = {
         return;
       }
       case 'cancel': {
-        const { message } = await app.finetune.cancel(optionString(ctx, 'job') ?? '');
+        const { message } = await app.finetune.cancel(ctx.get.string('job', true));
         await ctx.reply({ ephemeral: true, content: message });
         return;
       }

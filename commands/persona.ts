@@ -1,11 +1,11 @@
 import { SlashCommandBuilder } from 'discord.js';
-import { UserFacingError } from '../bot/core/errors.js';
+import { UserFacingError, ValidationError } from '../bot/core/errors.js';
 import { renderScorecardPng } from '../bot/services/scorecard.js';
 import { summarize } from '../bot/dataset/stats.js';
 import { DatasetSourceError } from '../bot/dataset/errors.js';
 import type { PersonaVersion } from '../bot/services/persona-versions.js';
+import { personaNsfw } from './preconditions/persona-nsfw.js';
 import type { Command } from './types.js';
-import { optionString } from './types.js';
 
 export const personaCommand = {
   data: new SlashCommandBuilder()
@@ -46,6 +46,7 @@ export const personaCommand = {
         .addIntegerOption((o) => o.setName('version').setDescription('Version number').setRequired(true).setMinValue(1)),
     ),
   manageGuild: ['dataset', 'rollback'],
+  preconditions: { chat: [personaNsfw] },
   async execute(ctx, app) {
     switch (ctx.subcommand) {
       case 'list': {
@@ -63,7 +64,7 @@ export const personaCommand = {
         return;
       }
       case 'info': {
-        const card = app.personas.get(optionString(ctx, 'name'));
+        const card = app.personas.get(ctx.get.string('name', true));
         const versions = await app.versions.list(card.slug);
         const active = await app.versions.active(card.slug);
         const lines = [
@@ -80,11 +81,8 @@ export const personaCommand = {
         return;
       }
       case 'chat': {
-        const card = app.personas.get(optionString(ctx, 'name'));
-        const first = optionString(ctx, 'message')?.trim();
-        if (card.nsfw && !ctx.channel.nsfw) {
-          throw new UserFacingError(`${card.name} is an age-restricted persona and only chats in age-restricted (NSFW) channels.`);
-        }
+        const card = app.personas.get(ctx.get.string('name', true));
+        const first = ctx.get.string('message')?.trim();
         await ctx.defer();
         const place = ctx.channel.isThread ? { channelId: ctx.channel.id, parentId: ctx.channel.parentId } : await ctx.openThread(`${card.name} and ${ctx.user.name}`.slice(0, 100));
         const conversation = await app.chat.open({ guildId: ctx.guildId, channelId: place.channelId, persona: card, channelIsNsfw: ctx.channel.nsfw });
@@ -104,7 +102,7 @@ export const personaCommand = {
         return;
       }
       case 'scorecard': {
-        const card = app.personas.get(optionString(ctx, 'name'));
+        const card = app.personas.get(ctx.get.string('name', true));
         await app.writer.drainPoint(); // count reactions already accepted
         const scores = await app.scorecards.scores(card.slug);
         if (scores.length === 0) {
@@ -122,7 +120,7 @@ export const personaCommand = {
         return;
       }
       case 'dataset': {
-        const card = app.personas.get(optionString(ctx, 'name'));
+        const card = app.personas.get(ctx.get.string('name', true));
         await ctx.defer({ ephemeral: true });
         let build;
         try {
@@ -146,9 +144,9 @@ export const personaCommand = {
         return;
       }
       case 'rollback': {
-        const card = app.personas.get(optionString(ctx, 'name'));
-        const version = ctx.options.version;
-        if (typeof version !== 'number' || !Number.isInteger(version) || version < 1) throw new UserFacingError('version: expected a version number (1 or more)');
+        const card = app.personas.get(ctx.get.string('name', true));
+        const version = ctx.get.integer('version', true);
+        if (version < 1) throw new ValidationError('version', 'expected a version number (1 or more)');
         const row = await app.finetune.activate(card, version);
         await ctx.reply(`${card.name} now answers through v${row.version} (${row.servedModel}).`);
         return;

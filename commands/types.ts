@@ -55,18 +55,48 @@ export interface CommandContext {
   voice(target: { channelId: string; parentId: string | null }): PersonaVoice;
 }
 
+/**
+ * Typed reads of the options (the transports already converted them to the builder's types);
+ * a value of the wrong type, or a missing required one, is a ValidationError naming the option.
+ */
+export interface OptionReader {
+  string(name: string, required: true): string;
+  string(name: string, required?: false): string | undefined;
+  integer(name: string, required: true): number;
+  integer(name: string, required?: false): number | undefined;
+  number(name: string, required: true): number;
+  number(name: string, required?: false): number | undefined;
+  boolean(name: string, required: true): boolean;
+  boolean(name: string, required?: false): boolean | undefined;
+}
+
+/** What a command handler gets: the transport's context plus typed option getters (dispatch adds them). */
+export interface CommandRun extends CommandContext {
+  /** The command's name, e.g. "persona". */
+  readonly command: string;
+  readonly get: OptionReader;
+}
+
+export type PreconditionResult = { ok: true } | { ok: false; identifier: string; message: string };
+
+/**
+ * A check that runs before a command (Sapphire-style): ok, or a refusal with an identifier and a
+ * message for the user. A precondition that throws is a bug (errored), not a refusal.
+ */
+export interface Precondition {
+  readonly name: string;
+  run(ctx: CommandRun, app: App): PreconditionResult | Promise<PreconditionResult>;
+}
+
 export interface Command {
   /** The slash command builder (registration and the console's parser both read it). */
   data: { name: string; toJSON(): RESTPostAPIChatInputApplicationCommandsJSONBody };
   /** Subcommands that need Manage Server (checked at run time too, not only by Discord). `true` = all. */
   manageGuild?: true | readonly string[];
-  execute(ctx: CommandContext, app: App): Promise<void>;
+  /** More preconditions, by subcommand (`*`: every subcommand), run after the Manage Server check. */
+  preconditions?: Readonly<Record<string, readonly Precondition[]>>;
+  execute(ctx: CommandRun, app: App): Promise<void>;
   /** What a confirmed `ctx.confirm({action})` runs, by action. */
-  confirmed?: Readonly<Record<string, (ctx: CommandContext, app: App) => Promise<void>>>;
+  confirmed?: Readonly<Record<string, (ctx: CommandRun, app: App) => Promise<void>>>;
   autocomplete?(focused: { name: string; value: string }, app: App): { name: string; value: string }[];
-}
-
-export function optionString(ctx: CommandContext, name: string): string | undefined {
-  const v = ctx.options[name];
-  return v === undefined ? undefined : String(v);
 }

@@ -7,7 +7,7 @@ import type { Command, CommandContext, Reply } from '../../commands/types.js';
 import type { App } from '../app.js';
 import type { Logger } from '../core/logger.js';
 import type { PersonaVoice } from '../services/chat.js';
-import { UserFacingError } from '../core/errors.js';
+import { classifyError } from '../core/errors.js';
 import { saveAttachments } from './attachments.js';
 import { parseCommandLine } from './parse.js';
 
@@ -15,6 +15,7 @@ import { parseCommandLine } from './parse.js';
 export const CONSOLE_GUILD_ID = '100000000000000001';
 export const CONSOLE_CHANNEL_ID = '100000000000000002';
 export const CONSOLE_USER_ID = '100000000000000003';
+const CONSOLE_CHANNEL = { id: CONSOLE_CHANNEL_ID, parentId: null, nsfw: false, isThread: false, isDM: false } as const;
 
 const DISCORD_EPOCH = 1420070400000n;
 let sequence = 0n;
@@ -61,7 +62,7 @@ export async function runConsole(app: App, io: { input: Readable; output: Writab
     transport: 'console',
     user: { id: CONSOLE_USER_ID, name: userName, canManageGuild: true },
     guildId: CONSOLE_GUILD_ID,
-    channel: { id: CONSOLE_CHANNEL_ID, parentId: null, nsfw: false, isThread: false, isDM: false },
+    channel: CONSOLE_CHANNEL,
     subcommand,
     options,
     async reply(r: Reply | string) {
@@ -74,10 +75,8 @@ export async function runConsole(app: App, io: { input: Readable; output: Writab
       out(`${prompt}\nType "yes" to ${label.toLowerCase()}: `);
       const answer = await lines.next();
       if (answer.done || answer.value.trim().toLowerCase() !== 'yes') return void out('Cancelled: nothing was done.\n');
-      // The same continuation a Discord button runs, with a context for the same place and options.
-      const run = command.confirmed?.[action];
-      if (!run) throw new Error(`/${command.data.name} has no confirmed action "${action}"`);
-      await run(context(command, subcommand, options), app);
+      // The same continuation a Discord button runs (through the dispatcher, checks again), for the same place and options.
+      await dispatch(command, context(command, subcommand, options), app, io.log, action);
     },
     async openThread() {
       return { channelId: CONSOLE_CHANNEL_ID, parentId: null };
@@ -103,8 +102,9 @@ export async function runConsole(app: App, io: { input: Readable; output: Writab
     try {
       parsed = parseCommandLine(line, COMMANDS);
     } catch (err) {
-      if (err instanceof UserFacingError) return void out(`${err.message}\n`);
-      throw err;
+      const failure = classifyError(err); // the parser refuses bad input with a ValidationError
+      if (failure.kind === 'errored') throw err;
+      return void out(`${failure.message}\n`);
     }
     await dispatch(parsed.command, context(parsed.command, parsed.subcommand, parsed.options), app, io.log);
   }
@@ -112,15 +112,18 @@ export async function runConsole(app: App, io: { input: Readable; output: Writab
   async function chat(text: string): Promise<void> {
     const receivedAt = performance.now();
     try {
-      const conversation = await app.chat.active(CONSOLE_CHANNEL_ID);
-      if (!conversation) return void out('No persona is listening here. Start with /persona chat <name> (see /persona list).\n');
-      const id = consoleSnowflake();
-      await app.messages.onCreate({ id, guildId: CONSOLE_GUILD_ID, channelId: CONSOLE_CHANNEL_ID, authorId: CONSOLE_USER_ID, content: text, createdAt: new Date(), source: 'console' });
-      await app.chat.respond({ conversation, user: { id: CONSOLE_USER_ID, name: userName }, text, messageId: id, voice, receivedAt });
+      const outcome = await app.userMessages.onUserMessage({
+        message: { id: consoleSnowflake(), guildId: CONSOLE_GUILD_ID, channelId: CONSOLE_CHANNEL_ID, authorId: CONSOLE_USER_ID, content: text, createdAt: new Date(), source: 'console' },
+        userName,
+        channelIsNsfw: CONSOLE_CHANNEL.nsfw,
+        voice,
+        receivedAt,
+      });
+      if (outcome.kind === 'unbound') out('No persona is listening here. Start with /persona chat <name> (see /persona list).\n');
     } catch (err) {
-      if (err instanceof UserFacingError) return void out(`\n${err.message}\n`);
-      io.log?.error({ err }, 'console chat failed');
-      out('\nSorry, something went wrong on my side. It has been logged.\n');
+      const failure = classifyError(err);
+      if (failure.kind === 'errored') io.log?.error({ err }, 'console chat failed');
+      out(`\n${failure.message}\n`);
     }
   }
 }

@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { SQL } from 'drizzle-orm';
+import { sql, type SQL } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
@@ -16,6 +16,8 @@ export interface Database {
   kind: 'postgres' | 'pglite';
   /** Runs raw SQL and returns its rows, whichever driver is underneath. */
   rows<T = Record<string, unknown>>(query: SQL): Promise<T[]>;
+  /** Whether the database answers (GET /healthz). */
+  ping(): Promise<boolean>;
   close(): Promise<void>;
 }
 
@@ -51,12 +53,8 @@ export async function openDatabase(opts: OpenOptions): Promise<Database> {
     });
     const db = drizzlePostgres(client, { schema });
     if (opts.migrate !== false) await migratePostgres(db, { migrationsFolder: migrationsDir });
-    return {
-      db: db as unknown as Db,
-      kind: 'postgres',
-      rows: async <T>(query: SQL) => (await db.execute(query)) as unknown as T[],
-      close: () => client.end({ timeout: 5 }),
-    };
+    const rows = async <T>(query: SQL) => (await db.execute(query)) as unknown as T[];
+    return { db: db as unknown as Db, kind: 'postgres', rows, ping: () => ping(rows), close: () => client.end({ timeout: 5 }) };
   }
   const dir = opts.pgliteDir ?? 'memory://';
   if (!dir.startsWith('memory://')) mkdirSync(dir, { recursive: true });
@@ -69,10 +67,15 @@ export async function openDatabase(opts: OpenOptions): Promise<Database> {
   const client = new PGlite(dir);
   const db = drizzlePglite(client, { schema });
   if (opts.migrate !== false) await migratePglite(db, { migrationsFolder: migrationsDir });
-  return {
-    db: db as unknown as Db,
-    kind: 'pglite',
-    rows: async <T>(query: SQL) => ((await db.execute(query)) as unknown as { rows: T[] }).rows,
-    close: () => client.close(),
-  };
+  const rows = async <T>(query: SQL) => ((await db.execute(query)) as unknown as { rows: T[] }).rows;
+  return { db: db as unknown as Db, kind: 'pglite', rows, ping: () => ping(rows), close: () => client.close() };
+}
+
+async function ping(rows: Database['rows']): Promise<boolean> {
+  try {
+    await rows(sql`select 1`);
+    return true;
+  } catch {
+    return false;
+  }
 }

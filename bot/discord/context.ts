@@ -12,6 +12,7 @@ import {
 } from 'discord.js';
 import type { CommandContext, OptionValue, Reply } from '../../commands/types.js';
 import { UserFacingError } from '../core/errors.js';
+import { channelFacts } from './channels.js';
 import { encodeConfirm, type ConfirmToken } from './confirm.js';
 import type { DiscordVoices } from './voice.js';
 
@@ -57,9 +58,7 @@ function buildContext(
   invocation: { command: string; subcommand: string | null; options: Record<string, OptionValue | undefined>; autoDefer?: NodeJS.Timeout },
 ): DiscordContext {
   const channel = interaction.channel;
-  const isThread = !!channel && channel.isThread();
-  const parentId = isThread ? channel.parentId : null;
-  const nsfw = !!channel && ('nsfw' in channel ? !!channel.nsfw : isThread && !!channel.parent && 'nsfw' in channel.parent && !!channel.parent.nsfw);
+  const { parentId, isThread, nsfw } = channelFacts(channel);
   const autoDefer = invocation.autoDefer;
 
   const toPayload = (r: Reply) => ({

@@ -1,6 +1,7 @@
 import { DiscordAPIError, RESTJSONErrorCodes, type Client, type Message, type Webhook } from 'discord.js';
 import type { Logger } from 'pino';
 import type { PersonaCard } from '../personas/card.js';
+import { ThrottledEdit } from '../core/throttled-edit.js';
 import type { PersonaVoice } from '../services/chat.js';
 
 /** Discord's limit per message. */
@@ -155,41 +156,34 @@ export class DiscordVoices {
 
 /**
  * A reply that grows as tokens arrive: posted on the first token, edited at most once per
- * EDIT_INTERVAL_MS while streaming, continued in a new message past 2,000 characters. The final
- * text is applied as soon as the model is done (one more edit, not throttled: discord.js still
- * waits on the bucket's rate-limit headers).
+ * EDIT_INTERVAL_MS while streaming (a ThrottledEdit), continued in a new message past 2,000
+ * characters. The final text is applied as soon as the model is done (one more edit, not
+ * throttled: discord.js still waits on the bucket's rate-limit headers).
  */
 class StreamedMessage {
   private text = '';
   private posted: { id: string; content: string }[] = [];
-  private lastEdit = 0;
-  private pending: Promise<void> = Promise.resolve();
-  private timer: NodeJS.Timeout | undefined;
+  private readonly edits = new ThrottledEdit<string>({
+    intervalMs: EDIT_INTERVAL_MS,
+    apply: (text) => this.sync(text),
+    onError: () => {}, // an edit between flushes that fails is retried by the next one, or by finish()
+  });
 
   /** `sender` may still be resolving (the channel lookup overlaps the model call). */
   constructor(private readonly sender: Promise<Sender>) {}
 
   append(delta: string): void {
     this.text += delta;
-    if (this.timer) return;
-    const wait = Math.max(0, this.lastEdit + EDIT_INTERVAL_MS - Date.now());
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.pending = this.pending.then(() => this.sync(this.text)).catch(() => {});
-    }, wait);
+    this.edits.set(this.text);
   }
 
   async finish(finalText: string): Promise<string> {
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    await this.pending;
-    await this.sync(finalText);
+    await this.edits.flush(finalText);
     return this.posted[0]!.id;
   }
 
   async abandon(): Promise<void> {
-    clearTimeout(this.timer);
-    await this.pending;
+    await this.edits.cancel();
   }
 
   /** Makes the posted messages show `text`: edits what changed, posts what is new. */
@@ -212,6 +206,5 @@ class StreamedMessage {
         }
       }
     }
-    this.lastEdit = Date.now();
   }
 }

@@ -8,6 +8,7 @@ import { UserFacingError } from '../core/errors.js';
 import { assertOptionalSnowflake, assertSnowflake } from '../core/ids.js';
 import type { LoreIndex } from './lore.js';
 import type { MessageLogService } from './message-log.js';
+import { assertAllowed, nsfwRule } from '../personas/nsfw.js';
 import type { PersonaRegistry } from '../personas/registry.js';
 import type { PersonaVersions } from './persona-versions.js';
 import type { PrivacyState } from './privacy-state.js';
@@ -153,9 +154,7 @@ export class ChatService {
   async open(input: { guildId: string | null; channelId: string; persona: PersonaCard; channelIsNsfw: boolean }): Promise<Conversation> {
     assertOptionalSnowflake('guild', input.guildId);
     assertSnowflake('channel', input.channelId);
-    if (input.persona.nsfw && !input.channelIsNsfw) {
-      throw new UserFacingError(`${input.persona.name} is an age-restricted persona and only chats in age-restricted (NSFW) channels.`);
-    }
+    assertAllowed(nsfwRule(input.persona, { nsfw: input.channelIsNsfw }));
     const row = await this.deps.db.transaction(async (tx) => {
       await tx
         .update(conversations)

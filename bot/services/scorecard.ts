@@ -1,6 +1,11 @@
-import { chartFrame } from './chart.js';
-import { sql } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import type { Database } from '../db/client.js';
+import { personaReplies } from '../db/schema.js';
+import { chartFrame } from './chart.js';
+import type { MessageLogService } from './message-log.js';
+
+/** Persona reply ids kept in memory for votes (older ones are looked up in the database). */
+const MAX_REMEMBERED_REPLIES = 10_000;
 
 export const THUMBS_UP = '👍';
 export const THUMBS_DOWN = '👎';
@@ -32,7 +37,38 @@ export function wilson(successes: number, n: number, z = 1.96): { low: number; h
 
 /** Reaction scorecards per persona version: users' 👍/👎 on persona replies (the bot's own seeds are never stored). */
 export class ScorecardService {
-  constructor(private readonly database: Database) {}
+  /** Recent persona reply ids, so most votes skip the database lookup; bounded (oldest out first). */
+  private readonly replyIds = new Set<string>();
+
+  constructor(
+    private readonly database: Database,
+    private readonly messages: MessageLogService,
+  ) {}
+
+  /** A persona reply just sent: votes on it need no lookup. */
+  rememberReply(messageId: string): void {
+    this.replyIds.add(messageId);
+    if (this.replyIds.size > MAX_REMEMBERED_REPLIES) this.replyIds.delete(this.replyIds.values().next().value!);
+  }
+
+  /**
+   * A reaction someone added or removed: a 👍 or 👎 on a persona reply is a vote (stored under the
+   * logging rules, with an HMAC of the user); anything else is not scored. Resolves with whether it counted.
+   */
+  async onReaction(r: { messageId: string; userId: string; emoji: string | null; guildId: string | null; added: boolean }): Promise<boolean> {
+    const emoji = r.emoji;
+    if (emoji !== THUMBS_UP && emoji !== THUMBS_DOWN) return false;
+    if (!(await this.isPersonaReply(r.messageId))) return false; // only persona replies are scored
+    await this.messages.onReaction({ messageId: r.messageId, userId: r.userId, emoji, guildId: r.guildId, added: r.added });
+    return true;
+  }
+
+  private async isPersonaReply(messageId: string): Promise<boolean> {
+    if (this.replyIds.has(messageId)) return true;
+    const [row] = await this.database.db.select({ id: personaReplies.messageId }).from(personaReplies).where(eq(personaReplies.messageId, messageId)).limit(1);
+    if (row) this.rememberReply(messageId);
+    return !!row;
+  }
 
   async scores(personaSlug: string): Promise<VersionScore[]> {
     const rows = await this.database.rows<{ version_id: number | null; version: number | null; replies: number; up: number; down: number }>(sql`
