@@ -1,5 +1,6 @@
 import { SlashCommandBuilder } from 'discord.js';
 import { UserFacingError } from '../bot/core/errors.js';
+import { unknownSubcommand } from './shared.js';
 import type { Command } from './types.js';
 
 const STATE_TEXT = {
@@ -61,7 +62,7 @@ export const consentCommand = {
         return;
       }
       default:
-        throw new UserFacingError(`Unknown subcommand: ${ctx.subcommand ?? '(none)'}`);
+        unknownSubcommand(ctx);
     }
   },
   confirmed: {

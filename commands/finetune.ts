@@ -1,6 +1,6 @@
 import { PermissionFlagsBits, SlashCommandBuilder } from 'discord.js';
 import { shortId } from '../bot/services/finetune/jobs.js';
-import { UserFacingError } from '../bot/core/errors.js';
+import { autocompletePersona, unknownSubcommand } from './shared.js';
 import type { Command } from './types.js';
 
 /** /finetune: start a training job (its live status message follows), check, list and cancel jobs. */
@@ -76,10 +76,8 @@ export const finetuneCommand = {
         return;
       }
       default:
-        throw new UserFacingError(`Unknown subcommand: ${ctx.subcommand ?? '(none)'}`);
+        unknownSubcommand(ctx);
     }
   },
-  autocomplete(focused, app) {
-    return app.personas.autocomplete(focused.value);
-  },
+  autocomplete: autocompletePersona,
 } satisfies Command;

@@ -1,5 +1,6 @@
 import { PermissionFlagsBits, SlashCommandBuilder } from 'discord.js';
 import { UserFacingError } from '../bot/core/errors.js';
+import { unknownSubcommand } from './shared.js';
 import type { Command } from './types.js';
 
 export const loggingCommand = {
@@ -31,7 +32,7 @@ export const loggingCommand = {
         await ctx.reply({ ephemeral: true, content: `Logging is **${app.channels.isOn(channelId) ? 'on' : 'off'}** in ${where}.` });
         return;
       default:
-        throw new UserFacingError(`Unknown subcommand: ${ctx.subcommand ?? '(none)'}`);
+        unknownSubcommand(ctx);
     }
   },
 } satisfies Command;

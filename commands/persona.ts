@@ -5,6 +5,7 @@ import { summarize } from '../bot/dataset/stats.js';
 import { DatasetSourceError } from '../bot/dataset/errors.js';
 import type { PersonaVersion } from '../bot/services/persona-versions.js';
 import { personaNsfw } from './preconditions/persona-nsfw.js';
+import { autocompletePersona, unknownSubcommand } from './shared.js';
 import type { Command } from './types.js';
 
 export const personaCommand = {
@@ -152,12 +153,10 @@ export const personaCommand = {
         return;
       }
       default:
-        throw new UserFacingError(`Unknown subcommand: ${ctx.subcommand ?? '(none)'}`);
+        unknownSubcommand(ctx);
     }
   },
-  autocomplete(focused, app) {
-    return app.personas.autocomplete(focused.value);
-  },
+  autocomplete: autocompletePersona,
 } satisfies Command;
 
 /** One line per version: model, date, eval loss, the hyperparameters users chose, the dataset. */

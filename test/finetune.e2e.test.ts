@@ -66,6 +66,11 @@ describe('/finetune end to end', { timeout: 900_000 }, () => {
   const job = async (id: string) => (await bot.database.db.select().from(finetuneJobs).where(eq(finetuneJobs.id, id)))[0]!;
   const ollamaModels = async () => ((await (await fetch(`${inject('ollamaHost')}/api/tags`)).json()) as { models: { name: string }[] }).models.map((m) => m.name);
   const statusMessage = (id: string) => discord.state.messages.get(id);
+  const jobEnded = (id: string) =>
+    until('the job to end', async () => {
+      const j = await job(id);
+      return ['succeeded', 'failed', 'cancelled'].includes(j.status) ? j : null;
+    }, 600_000, output);
 
   /** The admin starts a job; returns the new job row and its status message id. */
   const startJob = async (epochs: number) => {
@@ -145,10 +150,7 @@ describe('/finetune end to end', { timeout: 900_000 }, () => {
 
     const { job: started, messageId } = await startJob(5);
     expect(started.hyperparameters).toMatchObject({ ...HYPERPARAMETERS, epochs: 5 });
-    const done = await until('the job to end', async () => {
-      const j = await job(started.id);
-      return ['succeeded', 'failed', 'cancelled'].includes(j.status) ? j : null;
-    }, 600_000, output);
+    const done = await jobEnded(started.id);
     expect(done.status, `${done.error}\n${output()}`).toBe('succeeded');
 
     // The last edit (end state and loss curve) lands just after the job's row says succeeded.
@@ -225,10 +227,7 @@ describe('/finetune end to end', { timeout: 900_000 }, () => {
     expect(refused).toBeTruthy();
     await trainer.start();
 
-    const done = await until('the job to end', async () => {
-      const j = await job(started.id);
-      return ['succeeded', 'failed', 'cancelled'].includes(j.status) ? j : null;
-    }, 600_000, output);
+    const done = await jobEnded(started.id);
     expect(done.status, `${done.error}\n${output()}`).toBe('succeeded');
     const events = await bot.database.db.select().from(finetuneJobEvents).where(eq(finetuneJobEvents.jobId, started.id));
     expect(events.some((e) => /resum/i.test(String(e.event.message ?? '')))).toBe(true);

@@ -5,8 +5,7 @@ import { interactionCreate } from './interaction-create.js';
 import { messageCreate } from './message-create.js';
 import { messageDelete } from './message-delete.js';
 import { messageUpdate } from './message-update.js';
-import { messageReactionAdd } from './reaction-add.js';
-import { messageReactionRemove } from './reaction-remove.js';
+import { messageReactionAdd, messageReactionRemove } from './reactions.js';
 import { clientReady } from './ready.js';
 
 /** Every event the bot handles. */

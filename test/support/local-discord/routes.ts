@@ -7,10 +7,26 @@ import { ChannelType } from 'discord.js';
 import type { Json } from './errors.js';
 import { asObj, discordError, DiscordHttpError, FormErrors, invalidForm, optStr, validateCommand, validateMessageBody, validateWebhookName } from './errors.js';
 import type { Gateway } from './gateway.js';
-import type { Ops } from './ops.js';
+import type { Ops, UploadedFile } from './ops.js';
 import { EPHEMERAL, requireBotPermission } from './ops.js';
-import type { Call, Reply } from './server.js';
 import type { Channel, Command, DiscordState, Webhook } from './state.js';
+
+/** A request as a route handler sees it. */
+export interface Call {
+  method: string;
+  path: string;
+  params: Record<string, string>;
+  query: URLSearchParams;
+  headers: Record<string, string>;
+  body: unknown;
+  files: UploadedFile[];
+}
+
+export interface Reply {
+  status: number;
+  body?: unknown;
+  headers?: Record<string, string>;
+}
 
 export interface Route {
   method: string;

@@ -10,7 +10,7 @@ import type { Json } from './errors.js';
 import { DiscordHttpError, ERROR_MESSAGES, discordError, httpErrors } from './errors.js';
 import type { Gateway } from './gateway.js';
 import type { UploadedFile } from './ops.js';
-import type { Route } from './routes.js';
+import type { Call, Reply, Route } from './routes.js';
 import type { DiscordState } from './state.js';
 
 export interface RecordedFile {
@@ -81,22 +81,6 @@ export interface ServerDeps {
   gateway: Gateway;
   routes: Route[];
   token: string;
-}
-
-export interface Call {
-  method: string;
-  path: string;
-  params: Record<string, string>;
-  query: URLSearchParams;
-  headers: Record<string, string>;
-  body: unknown;
-  files: UploadedFile[];
-}
-
-export interface Reply {
-  status: number;
-  body?: unknown;
-  headers?: Record<string, string>;
 }
 
 export function compileTemplate(template: string): { regex: RegExp; names: string[] } {
