@@ -10,7 +10,7 @@ import type { Json } from './errors.js';
 import { DiscordHttpError, ERROR_MESSAGES, discordError, httpErrors } from './errors.js';
 import type { Gateway } from './gateway.js';
 import type { UploadedFile } from './ops.js';
-import type { Call, Reply, Route } from './routes.js';
+import type { Reply, Route } from './routes.js';
 import type { DiscordState } from './state.js';
 
 export interface RecordedFile {
