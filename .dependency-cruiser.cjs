@@ -8,15 +8,20 @@
  * imports count too (tsPreCompilationDeps): a type is a dependency as much as a value.
  */
 const LAYERS = [
-  { name: 'core', path: '^bot/core/', what: 'errors, ids, logger, throttled edits: imports nothing of the project' },
-  { name: 'infrastructure', path: '^bot/(db|crypto|inference|trainer)/', what: 'the database, encryption, the model-server port and its backends, the trainer client' },
-  { name: 'domain', path: '^bot/(personas|dataset)/', what: 'persona cards and prompts; the dataset builder and its sources' },
-  { name: 'services', path: '^bot/services/', what: 'transport-agnostic logic: chat, consent, logging, fine-tuning, scorecards' },
-  { name: 'app', path: '^bot/(app|config|metrics)\\.ts$', what: 'the composition root: config, the App the transports call, metrics' },
-  { name: 'commands', path: '^commands/', what: 'one file per slash command, the dispatcher, preconditions' },
-  { name: 'transports', path: '^(bot/(discord|console)/|bot/health\\.ts$)', what: 'the discord.js adapter, the local console, the health server' },
-  { name: 'entry', path: '^(bot/main\\.ts$|scripts/)', what: '`npm start` and the CLIs' },
-];
+  { name: 'core', places: ['bot/core/'], what: 'errors, ids, logger, throttled edits: imports nothing of the project' },
+  { name: 'infrastructure', places: ['bot/db/', 'bot/crypto/', 'bot/inference/', 'bot/trainer/'], what: 'the database, encryption, the model-server port and its backends, the trainer client' },
+  { name: 'domain', places: ['bot/personas/', 'bot/dataset/'], what: 'persona cards and prompts; the dataset builder and its sources' },
+  { name: 'services', places: ['bot/services/'], what: 'transport-agnostic logic: chat, consent, logging, fine-tuning, scorecards' },
+  { name: 'app', places: ['bot/app.ts', 'bot/config.ts', 'bot/metrics.ts'], what: 'the composition root: config, the App the transports call, metrics' },
+  { name: 'commands', places: ['commands/'], what: 'one file per slash command, the dispatcher, preconditions' },
+  { name: 'transports', places: ['bot/discord/', 'bot/console/', 'bot/health.ts'], what: 'the discord.js adapter, the local console, the health server' },
+  { name: 'entry', places: ['bot/main.ts', 'scripts/'], what: '`npm start` and the CLIs' },
+].map((layer) => ({ ...layer, path: pattern(layer.places) }));
+
+/** A path pattern matching folders (ending in /) and single files. */
+function pattern(places) {
+  return `^(${places.map((p) => (p.endsWith('/') ? p : `${p.replace(/\./g, '\\.')}$`)).join('|')})`;
+}
 
 /** Every layer above `i`, as one path pattern. */
 const above = (i) => LAYERS.slice(i + 1).map((l) => `(${l.path})`).join('|');

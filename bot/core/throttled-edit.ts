@@ -22,6 +22,8 @@ export class ThrottledEdit<T> {
   private shown: T | undefined;
   private lastApplied = 0;
   private timer: NodeJS.Timeout | undefined;
+  /** The rest of an interval a scheduled apply is waiting out; flush and cancel cut it short. */
+  private waiting: AbortController | undefined;
   private chain: Promise<void> = Promise.resolve();
 
   constructor(private readonly opts: ThrottledEditOptions<T>) {}
@@ -31,7 +33,12 @@ export class ThrottledEdit<T> {
     if (this.timer || this.isUnchanged(value)) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      this.chain = this.chain.then(() => this.applyLatest()).catch((err: unknown) => this.opts.onError?.(err));
+      // An apply may still be running when the timer fires: the interval counts from its end.
+      this.chain = this.chain
+        .then(async () => {
+          if (await this.waitOut()) await this.applyLatest();
+        })
+        .catch((err: unknown) => this.opts.onError?.(err));
     }, this.waitMs());
   }
 
@@ -41,8 +48,7 @@ export class ThrottledEdit<T> {
    */
   async flush(value?: T, opts: { throttled?: boolean } = {}): Promise<void> {
     if (value !== undefined) this.latest = { value };
-    clearTimeout(this.timer);
-    this.timer = undefined;
+    this.stopPending();
     await this.chain;
     if (opts.throttled && this.latest && !this.isUnchanged(this.latest.value)) {
       const wait = this.waitMs();
@@ -53,9 +59,29 @@ export class ThrottledEdit<T> {
 
   /** Stops pending applies; resolves once the one in progress (if any) is done. */
   async cancel(): Promise<void> {
+    this.stopPending();
+    await this.chain;
+  }
+
+  private stopPending(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
-    await this.chain;
+    this.waiting?.abort();
+  }
+
+  /** Waits out the rest of the interval; false when a flush or cancel cut the wait short (the scheduled apply is dropped). */
+  private async waitOut(): Promise<boolean> {
+    const wait = this.waitMs();
+    if (wait <= 0) return true;
+    const waiting = (this.waiting = new AbortController());
+    try {
+      await sleep(wait, undefined, { signal: waiting.signal });
+      return true;
+    } catch {
+      return false;
+    } finally {
+      this.waiting = undefined;
+    }
   }
 
   private async applyLatest(): Promise<void> {

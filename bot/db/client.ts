@@ -28,6 +28,8 @@ export interface OpenOptions {
   pgliteDir?: string;
   poolMax?: number;
   migrate?: boolean;
+  /** Where the migrations are (default: migrations/ beside package.json; tests migrate from a subset). */
+  migrationsFolder?: string;
 }
 
 /** Finds migrations/ beside package.json, from source (bot/db) or from a build (dist/bot/db). */
@@ -43,7 +45,7 @@ export function migrationsFolder(): string {
 
 /** Opens the database and, unless told otherwise, applies pending migrations before anything else runs. */
 export async function openDatabase(opts: OpenOptions): Promise<Database> {
-  const migrationsDir = migrationsFolder();
+  const migrationsDir = opts.migrationsFolder ?? migrationsFolder();
   if (opts.url) {
     const client = postgres(opts.url, {
       max: opts.poolMax ?? 10,

@@ -13,17 +13,27 @@ export type Backend = (typeof BACKENDS)[number];
 /** A fresh, migrated database: its own database on the suite's Postgres, or an in-memory PGlite. */
 export async function openTestDatabase(backend: Backend, adminUrl: string = inject('pgUrl')): Promise<Database & { url?: string }> {
   if (backend === 'pglite') return openDatabase({ pgliteDir: 'memory://' });
+  const empty = await emptyPostgresDatabase(adminUrl);
+  const db = await openDatabase({ url: empty.url, poolMax: 4 });
+  return {
+    ...db,
+    url: empty.url,
+    async close() {
+      await db.close();
+      await empty.drop();
+    },
+  };
+}
+
+/** A new, empty (unmigrated) database on the suite's Postgres. */
+export async function emptyPostgresDatabase(adminUrl: string = inject('pgUrl')): Promise<{ url: string; drop(): Promise<void> }> {
   const name = `t_${randomBytes(6).toString('hex')}`;
   const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
   await admin.unsafe(`create database ${name}`);
   await admin.end();
-  const url = withDatabase(adminUrl, name);
-  const db = await openDatabase({ url, poolMax: 4 });
   return {
-    ...db,
-    url,
-    async close() {
-      await db.close();
+    url: withDatabase(adminUrl, name),
+    async drop() {
       const a = postgres(adminUrl, { max: 1, onnotice: () => {} });
       await a.unsafe(`drop database if exists ${name} with (force)`);
       await a.end();

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import type { WriteOp } from '../bot/db/write-ops.js';
-import type { BatchApplier } from '../bot/services/writer-queue.js';
-import { isConnectionError, WriterQueue } from '../bot/services/writer-queue.js';
+import type { WriteOp } from '../../bot/db/write-ops.js';
+import type { BatchApplier } from '../../bot/services/writer-queue.js';
+import { isConnectionError, WriterQueue } from '../../bot/services/writer-queue.js';
 
 const del = (id: string): WriteOp => ({ kind: 'message.delete', id });
 

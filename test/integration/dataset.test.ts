@@ -3,19 +3,19 @@ import os from 'node:os';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
-import type { KeyRing } from '../bot/crypto/keyring.js';
-import type { Database } from '../bot/db/client.js';
-import { DatasetStore } from '../bot/db/dataset-store.js';
-import { consents, datasetLines, loggedMessages, personaReplies, reactions } from '../bot/db/schema.js';
-import { OllamaClient } from '../bot/inference/ollama.js';
-import type { PersonaCard } from '../bot/personas/card.js';
-import { parseCard } from '../bot/personas/card.js';
-import type { BuildDatasetInput, DatasetBuild } from '../bot/dataset/build.js';
-import { buildDataset } from '../bot/dataset/build.js';
-import { DatasetSourceError } from '../bot/dataset/errors.js';
-import { datasetLineSchema } from '../bot/dataset/line.js';
-import { syntheticKey } from '../bot/dataset/sources/synthetic-dialogues.js';
-import { BACKENDS, openTestDatabase, snowflake, testKeys } from './support/db.js';
+import type { KeyRing } from '../../bot/crypto/keyring.js';
+import type { Database } from '../../bot/db/client.js';
+import { DatasetStore } from '../../bot/db/dataset-store.js';
+import { consents, datasetLines, loggedMessages, personaReplies, reactions } from '../../bot/db/schema.js';
+import { OllamaClient } from '../../bot/inference/ollama.js';
+import type { PersonaCard } from '../../bot/personas/card.js';
+import { parseCard } from '../../bot/personas/card.js';
+import type { BuildDatasetInput, DatasetBuild } from '../../bot/dataset/build.js';
+import { buildDataset } from '../../bot/dataset/build.js';
+import { DatasetSourceError } from '../../bot/dataset/errors.js';
+import { datasetLineSchema } from '../../bot/dataset/line.js';
+import { syntheticKey } from '../../bot/dataset/sources/synthetic-dialogues.js';
+import { BACKENDS, openTestDatabase, snowflake, testKeys } from '../support/db.js';
 
 const GUILD = snowflake(1);
 const SPEAKER = snowflake(900);
@@ -318,7 +318,7 @@ describe('dataset determinism (real model server for synthetic dialogues)', () =
 
 describe.each(BACKENDS)('dataset and forget through the app (%s)', (backend) => {
   it('a forgotten user never appears: not as a reply, not as context; their stored lines are erased', async () => {
-    const { createTestApp } = await import('./support/app.js');
+    const { createTestApp } = await import('../support/app.js');
     const t = await createTestApp(backend);
     const cacheDir = mkdtempSync(path.join(os.tmpdir(), 'dataset-forget-'));
     try {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { renderScorecardPng, wilson } from '../bot/services/scorecard.js';
-import { createTestApp, type TestApp } from './support/app.js';
-import { snowflake } from './support/db.js';
+import { renderScorecardPng, wilson } from '../../bot/services/scorecard.js';
+import { createTestApp, type TestApp } from '../support/app.js';
+import { snowflake } from '../support/db.js';
 
 describe('Wilson interval', () => {
   it('matches known values and stays within [0, 1]', () => {

@@ -1,13 +1,13 @@
 import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import os from 'node:os';
 import { describe, expect, it } from 'vitest';
-import { exportLines } from '../bot/dataset/export.js';
-import { splitOf } from '../bot/dataset/ids.js';
-import { cleanText, jaccard, minhash, NearDuplicateIndex, scrub, SignatureTable, similarity } from '../bot/dataset/clean.js';
-import type { DatasetLine } from '../bot/dataset/line.js';
-import { datasetLineSchema, normalizeTurns, turnOrderProblem } from '../bot/dataset/line.js';
-import { SpillFile } from '../bot/dataset/spill.js';
-import { seededRandom } from './support/random.js';
+import { exportLines } from '../../bot/dataset/export.js';
+import { splitOf } from '../../bot/dataset/ids.js';
+import { cleanText, jaccard, minhash, NearDuplicateIndex, scrub, SignatureTable, similarity } from '../../bot/dataset/clean.js';
+import type { DatasetLine } from '../../bot/dataset/line.js';
+import { datasetLineSchema, normalizeTurns, turnOrderProblem } from '../../bot/dataset/line.js';
+import { SpillFile } from '../../bot/dataset/spill.js';
+import { seededRandom } from '../support/random.js';
 
 describe('PII scrubbing', () => {
   it.each([

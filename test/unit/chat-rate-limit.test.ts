@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SlidingWindowLimiter } from '../bot/services/chat.js';
+import { SlidingWindowLimiter } from '../../bot/services/chat.js';
 
 describe("ChatService's per-user rate limit", () => {
   const clock = () => {

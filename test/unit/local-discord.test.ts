@@ -20,8 +20,8 @@ import {
 } from 'discord.js';
 import type { Interaction, Message, TextChannel } from 'discord.js';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { LocalDiscordOptions } from './support/local-discord/index.js';
-import { LocalDiscord } from './support/local-discord/index.js';
+import type { LocalDiscordOptions } from '../support/local-discord/index.js';
+import { LocalDiscord } from '../support/local-discord/index.js';
 
 const INTENTS = [
   GatewayIntentBits.Guilds,

@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs
 import os from 'node:os';
 import path from 'node:path';
 import { expect, it } from 'vitest';
-import { freePort } from './support/pg-cluster.js';
+import { freePort } from '../support/pg-cluster.js';
 
 /** `npm start` on the embedded defaults: migrates PGlite, generates keys, serves /healthz, drains on SIGTERM. */
 it('starts on embedded PGlite with generated keys and shuts down cleanly', async () => {

@@ -2,10 +2,10 @@ import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { CardError, SLUG, parseCard } from '../bot/personas/card.js';
-import type { PersonaCard, Turn } from '../bot/personas/card.js';
+import { CardError, SLUG, parseCard } from '../../bot/personas/card.js';
+import type { PersonaCard, Turn } from '../../bot/personas/card.js';
 
-const dir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../persona-data');
+const dir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../persona-data');
 const files = readdirSync(dir)
   .filter((f) => f.endsWith('.md') && f.toLowerCase() !== 'readme.md')
   .sort();

@@ -2,12 +2,12 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dispatch } from '../commands/dispatch.js';
-import { personaCommand } from '../commands/persona.js';
-import type { CommandContext, Reply } from '../commands/types.js';
-import { createTestApp, type TestApp } from './support/app.js';
-import { snowflake } from './support/db.js';
-import { recordingVoice } from './support/voice.js';
+import { dispatch } from '../../commands/dispatch.js';
+import { personaCommand } from '../../commands/persona.js';
+import type { CommandContext, Reply } from '../../commands/types.js';
+import { createTestApp, type TestApp } from '../support/app.js';
+import { snowflake } from '../support/db.js';
+import { recordingVoice } from '../support/voice.js';
 
 /** A transport-agnostic context that records replies: the handlers as both transports call them. */
 function context(subcommand: string, options: CommandContext['options'], canManageGuild = true): CommandContext & { replies: Reply[] } {

@@ -1,5 +1,5 @@
 import { describe, expect, inject, it } from 'vitest';
-import { measureSwitchCost, RELOAD_MIN_MS } from '../bench/chat-switch.js';
+import { measureSwitchCost, RELOAD_MIN_MS } from '../../bench/chat-switch.js';
 
 // Real Ollama, real reloads. The server is shared with the other tests and answers one request
 // at a time, so requests may queue; the run uses its own uniquely tagged models and deletes them.

@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { openDatabase } from '../bot/db/client.js';
-import { loggedMessages } from '../bot/db/schema.js';
-import { createTestApp } from './support/app.js';
-import { snowflake } from './support/db.js';
-import type { PostgresCluster } from './support/pg-cluster.js';
-import { clusterLog, startPostgresCluster } from './support/pg-cluster.js';
+import { openDatabase } from '../../bot/db/client.js';
+import { loggedMessages } from '../../bot/db/schema.js';
+import { createTestApp } from '../support/app.js';
+import { snowflake } from '../support/db.js';
+import type { PostgresCluster } from '../support/pg-cluster.js';
+import { clusterLog, startPostgresCluster } from '../support/pg-cluster.js';
 
 // This test stops and starts its own Postgres server, so it never disturbs the suite's.
 let cluster: PostgresCluster;

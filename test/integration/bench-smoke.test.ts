@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { runBenchmark } from '../bench/harness.js';
-import { BENCHMARKS } from '../bench/registry.js';
+import { runBenchmark } from '../../bench/harness.js';
+import { BENCHMARKS } from '../../bench/registry.js';
 
 // Every benchmark runs at its smoke size in the suite, so none of them rots. Figures from
 // smoke runs are not measurements: only `npm run bench` writes bench/results/.

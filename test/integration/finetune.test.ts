@@ -1,15 +1,15 @@
 import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConfigError } from '../bot/config.js';
-import { adapterArtifacts } from '../bot/inference/ollama.js';
-import { gateDecision } from '../bot/services/finetune/gate.js';
-import type { JobRow } from '../bot/services/finetune/jobs.js';
-import { loadHyperparameterDefaults } from '../bot/services/finetune/presets.js';
-import { describeJob } from '../bot/services/finetune/status.js';
-import { TrainerClient, TrainerRejectedError, TrainerUnavailableError } from '../bot/trainer/client.js';
-import { createTestApp, type TestApp } from './support/app.js';
-import { testConfig } from './support/db.js';
-import { freePort } from './support/pg-cluster.js';
+import { ConfigError } from '../../bot/config.js';
+import { adapterArtifacts } from '../../bot/inference/ollama.js';
+import { gateDecision } from '../../bot/services/finetune/gate.js';
+import type { JobRow } from '../../bot/services/finetune/jobs.js';
+import { loadHyperparameterDefaults } from '../../bot/services/finetune/presets.js';
+import { describeJob } from '../../bot/services/finetune/status.js';
+import { TrainerClient, TrainerRejectedError, TrainerUnavailableError } from '../../bot/trainer/client.js';
+import { createTestApp, type TestApp } from '../support/app.js';
+import { testConfig } from '../support/db.js';
+import { freePort } from '../support/pg-cluster.js';
 
 describe('fine-tuning configuration', () => {
   it('names what is wrong: a trainer URL without its token, hyperparameters that are not a JSON object', () => {

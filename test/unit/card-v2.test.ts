@@ -4,12 +4,12 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CardV2Error, cardToCardV2, cardV2Schema, cardV2ToMarkdown, parseMesExample, readCardV2, slugify } from '../bot/personas/card-v2.js';
-import { SLUG, parseCard } from '../bot/personas/card.js';
-import type { PersonaCard } from '../bot/personas/card.js';
-import { ImportError, importCardV2, main, parseArgs, pngCardText } from '../scripts/persona-import.js';
+import { CardV2Error, cardToCardV2, cardV2Schema, cardV2ToMarkdown, parseMesExample, readCardV2, slugify } from '../../bot/personas/card-v2.js';
+import { SLUG, parseCard } from '../../bot/personas/card.js';
+import type { PersonaCard } from '../../bot/personas/card.js';
+import { ImportError, importCardV2, main, parseArgs, pngCardText } from '../../scripts/persona-import.js';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const samplePath = path.join(root, 'test/fixtures/card-v2-sample.json');
 const sample = () => JSON.parse(readFileSync(samplePath, 'utf8')) as { spec: string; data: Record<string, unknown> };
 

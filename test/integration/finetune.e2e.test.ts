@@ -2,11 +2,11 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { and, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { finetuneJobEvents, finetuneJobs, loggedMessages, personas, personaReplies, personaVersions } from '../bot/db/schema.js';
-import { startBot, until, type BotProcess } from './support/bot-process.js';
-import { LocalDiscord } from './support/local-discord/index.js';
-import type { RecordedRequest } from './support/local-discord/index.js';
-import { startTrainer, type TrainerProcess } from './support/trainer-process.js';
+import { finetuneJobEvents, finetuneJobs, loggedMessages, personas, personaReplies, personaVersions } from '../../bot/db/schema.js';
+import { startBot, until, type BotProcess } from '../support/bot-process.js';
+import { LocalDiscord } from '../support/local-discord/index.js';
+import type { RecordedRequest } from '../support/local-discord/index.js';
+import { startTrainer, type TrainerProcess } from '../support/trainer-process.js';
 
 /**
  * /finetune end to end, every part real: the bot process (discord.js on the local Discord), the

@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../bot/config.js';
-import { KeyRing } from '../bot/crypto/keyring.js';
+import { ConfigError, loadConfig } from '../../bot/config.js';
+import { KeyRing } from '../../bot/crypto/keyring.js';
 
 function problems(env: Record<string, string>): string[] {
   try {
@@ -54,5 +54,21 @@ describe('configuration', () => {
     expect(run.status).toBe(2);
     expect(run.stderr).toContain('RETENTION_DAYS: expected a whole number from 1 to 3650');
     expect(run.stderr).not.toMatch(/\n\s+at /);
+  });
+});
+
+describe('model server and fine-tuning settings', () => {
+  it('selects the backend (Ollama by default) and keeps the OLLAMA_* names working', () => {
+    const c = loadConfig({ OLLAMA_HOST: 'http://10.0.0.5:11434/', OLLAMA_BASE_MODEL: 'qwen2.5:7b', MODEL_MAX_CONCURRENCY: '8' });
+    expect(c.inference).toEqual({ backend: 'ollama', baseModel: 'qwen2.5:7b', requestTimeoutMs: 120_000, maxConcurrency: 8, ollama: { host: 'http://10.0.0.5:11434' } });
+    expect(problems({ MODEL_BACKEND: 'gpt-5' })).toEqual([expect.stringMatching(/^MODEL_BACKEND: expected one of ollama/)]);
+    expect(problems({ MODEL_MAX_CONCURRENCY: '0' })).toEqual([expect.stringMatching(/^MODEL_MAX_CONCURRENCY: expected a whole number from 1 to 1024/)]);
+  });
+
+  it('loads and checks the hyperparameter preset at start-up: a bad preset or override is a configuration error', () => {
+    expect(loadConfig({ FINETUNE_PRESET: 'cpu-small', FINETUNE_HYPERPARAMETERS: '{"max_steps": 5}' }).finetune.defaults).toMatchObject({ rank: 8, max_steps: 5 });
+    expect(problems({ FINETUNE_PRESET: 'no-such-preset' })).toEqual([expect.stringMatching(/^FINETUNE_PRESET: no readable preset "no-such-preset"/)]);
+    expect(problems({ FINETUNE_HYPERPARAMETERS: '{"rank": 0}' })).toEqual([expect.stringMatching(/^FINETUNE_HYPERPARAMETERS: rank: /)]);
+    expect(problems({ FINETUNE_RECONCILE_CRON: '99 * * * * *' })).toEqual([expect.stringMatching(/^FINETUNE_RECONCILE_CRON: "99 \* \* \* \* \*" is not a valid cron expression/)]);
   });
 });

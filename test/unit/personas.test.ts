@@ -2,7 +2,7 @@ import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { PersonaRegistry } from '../bot/personas/registry.js';
+import { PersonaRegistry } from '../../bot/personas/registry.js';
 
 describe('persona registry', () => {
   let dir: string;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { trainerValidator } from '../bot/trainer/contract.js';
+import { trainerValidator } from '../../bot/trainer/contract.js';
 
 // The bot side of the trainer contract: the same JSON Schema the trainer's pydantic models are
 // tested against (trainer/tests/test_schema.py), here through zod.

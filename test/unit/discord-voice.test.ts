@@ -1,10 +1,10 @@
 import { once } from 'node:events';
 import { Client, Events, GatewayIntentBits, Partials, Routes, type ThreadChannel } from 'discord.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cleanWebhookName, EDIT_INTERVAL_MS, MAX_CONTENT, splitContent } from '../bot/discord/voice.js';
-import { DiscordVoices } from '../bot/discord/voice.js';
-import { parseCard } from '../bot/personas/card.js';
-import { LocalDiscord } from './support/local-discord/index.js';
+import { cleanWebhookName, EDIT_INTERVAL_MS, MAX_CONTENT, splitContent } from '../../bot/discord/voice.js';
+import { DiscordVoices } from '../../bot/discord/voice.js';
+import { parseCard } from '../../bot/personas/card.js';
+import { LocalDiscord } from '../support/local-discord/index.js';
 
 describe('persona messages in Discord', () => {
   it('splits replies longer than 2,000 characters at line or word boundaries', () => {

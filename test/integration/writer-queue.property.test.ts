@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { loggedMessages, consents } from '../bot/db/schema.js';
-import type { IncomingMessage } from '../bot/services/message-log.js';
-import { createTestApp, policyVersion } from './support/app.js';
-import { BACKENDS, snowflake } from './support/db.js';
-import { seededRandom } from './support/random.js';
+import { loggedMessages, consents } from '../../bot/db/schema.js';
+import type { IncomingMessage } from '../../bot/services/message-log.js';
+import { createTestApp, policyVersion } from '../support/app.js';
+import { BACKENDS, snowflake } from '../support/db.js';
+import { seededRandom } from '../support/random.js';
 
 /**
  * Drives the real writer queue (random batch sizes, flush intervals and capacities, random

@@ -2,11 +2,11 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loggedMessages, personaReplies } from '../bot/db/schema.js';
-import { startBot, until, type BotProcess } from './support/bot-process.js';
-import { freePort } from './support/pg-cluster.js';
-import { LocalDiscord } from './support/local-discord/index.js';
-import type { RecordedRequest } from './support/local-discord/index.js';
+import { loggedMessages, personaReplies } from '../../bot/db/schema.js';
+import { startBot, until, type BotProcess } from '../support/bot-process.js';
+import { freePort } from '../support/pg-cluster.js';
+import { LocalDiscord } from '../support/local-discord/index.js';
+import type { RecordedRequest } from '../support/local-discord/index.js';
 
 /**
  * End to end: the real bot process (discord.js, real Postgres, the real Ollama with SmolLM2)
@@ -157,7 +157,7 @@ describe('the bot on a local Discord', { timeout: 240_000 }, () => {
   });
 
   it('in a DM, the persona answers as plain bot messages, never through a webhook', async () => {
-    // (Replies over 2,000 characters are split: test/discord-voice.test.ts streams one through discord.js against the local Discord.)
+    // (Replies over 2,000 characters are split: test/unit/discord-voice.test.ts streams one through discord.js against the local Discord.)
     const dm = discord.state.dmChannelWith(ids.memberUserId);
     let before = seqNow();
     const chat = run({ name: 'persona', subcommand: 'chat', options: { name: 'Glordon' }, userId: ids.memberUserId, channelId: dm.id });

@@ -1,15 +1,15 @@
 import { execFileSync } from 'node:child_process';
 import { sql } from 'drizzle-orm';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { KeyRing } from '../bot/crypto/keyring.js';
-import { DatasetStore } from '../bot/db/dataset-store.js';
-import { consentEvents, loggedMessages } from '../bot/db/schema.js';
-import { ValidationError } from '../bot/core/errors.js';
-import type { IncomingMessage } from '../bot/services/message-log.js';
-import { createTestApp, policyVersion, type TestApp } from './support/app.js';
-import { BACKENDS, snowflake, testKeys } from './support/db.js';
-import { postgresBinDir } from './support/pg-cluster.js';
-import { decryptedDump, rawDump } from './support/scan.js';
+import { KeyRing } from '../../bot/crypto/keyring.js';
+import { DatasetStore } from '../../bot/db/dataset-store.js';
+import { consentEvents, loggedMessages } from '../../bot/db/schema.js';
+import { ValidationError } from '../../bot/core/errors.js';
+import type { IncomingMessage } from '../../bot/services/message-log.js';
+import { createTestApp, policyVersion, type TestApp } from '../support/app.js';
+import { BACKENDS, snowflake, testKeys } from '../support/db.js';
+import { postgresBinDir } from '../support/pg-cluster.js';
+import { decryptedDump, rawDump } from '../support/scan.js';
 
 const GUILD = snowflake(1);
 const OTHER_GUILD = snowflake(2);

@@ -1,0 +1,116 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { dispatch, preconditionsOf } from '../../commands/dispatch.js';
+import { COMMANDS } from '../../commands/index.js';
+import { optionReader } from '../../commands/options.js';
+import { personaCommand } from '../../commands/persona.js';
+import type { CommandContext, Reply } from '../../commands/types.js';
+import type { App } from '../../bot/app.js';
+import { APOLOGY, classifyError, PreconditionError, ValidationError } from '../../bot/core/errors.js';
+import { nsfwRule, PERSONA_NSFW } from '../../bot/personas/nsfw.js';
+import { PersonaRegistry } from '../../bot/personas/registry.js';
+
+describe('classifyError: denied vs errored, in one place', () => {
+  it('shows a UserFacingError as is, with its identifier; anything else is errored with the apology', () => {
+    expect(classifyError(new ValidationError('rank', 'expected a whole number'))).toEqual({ kind: 'denied', identifier: 'ValidationError', message: 'rank: expected a whole number' });
+    expect(classifyError(new PreconditionError('preconditionManageGuild', 'no'))).toMatchObject({ kind: 'denied', identifier: 'preconditionManageGuild' });
+    const bug = new TypeError("cannot read 'x' of undefined");
+    expect(classifyError(bug)).toEqual({ kind: 'errored', error: bug, message: APOLOGY });
+    expect(classifyError('a string thrown')).toMatchObject({ kind: 'errored' });
+  });
+});
+
+describe('typed option getters', () => {
+  const get = optionReader({ name: 'Glordon', version: 2, learning_rate: 0.0005, replace: true });
+  it('return the value as its type, or undefined when not given', () => {
+    expect(get.string('name', true)).toBe('Glordon');
+    expect(get.integer('version')).toBe(2);
+    expect(get.number('learning_rate')).toBe(0.0005);
+    expect(get.boolean('replace')).toBe(true);
+    expect(get.string('message')).toBeUndefined();
+  });
+  it('name the option when it is missing or of another type', () => {
+    expect(() => get.string('message', true)).toThrow(/^message: is required$/);
+    expect(() => get.integer('name')).toThrow(/^name: expected a whole number$/);
+    expect(() => get.integer('learning_rate')).toThrow(/^learning_rate: expected a whole number$/);
+    expect(() => get.string('version')).toThrow(ValidationError);
+  });
+});
+
+describe('the NSFW rule', () => {
+  const card = (nsfw: boolean) => ({ name: 'Vex', nsfw }) as Parameters<typeof nsfwRule>[0];
+  it('lets an age-restricted persona talk only in an age-restricted channel, and says so with its identifier', () => {
+    expect(nsfwRule(card(true), { nsfw: true })).toEqual({ ok: true });
+    expect(nsfwRule(card(false), { nsfw: false })).toEqual({ ok: true });
+    expect(nsfwRule(card(true), { nsfw: false })).toMatchObject({ ok: false, identifier: PERSONA_NSFW, message: expect.stringContaining('only chats in age-restricted (NSFW) channels') });
+  });
+});
+
+describe('dispatch runs preconditions before the command', () => {
+  let dir: string;
+  let app: App;
+  beforeAll(async () => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'preconditions-'));
+    writeFileSync(path.join(dir, 'vex.md'), '---\nname: Vex\ngreeting: "Hm."\nnsfw: true\n---\n## Personality\nSharp.\n');
+    const personas = new PersonaRegistry(dir);
+    await personas.load();
+    // Only what the preconditions read: the refusals below come before the command touches anything else.
+    app = { personas } as unknown as App;
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  const context = (subcommand: string, options: CommandContext['options'], over: { canManageGuild?: boolean; nsfw?: boolean } = {}) => {
+    const replies: Reply[] = [];
+    const ctx: CommandContext = {
+      transport: 'console',
+      user: { id: '100000000000000100', name: 'Sam', canManageGuild: over.canManageGuild ?? false },
+      guildId: '100000000000000001',
+      channel: { id: '100000000000000002', parentId: null, nsfw: over.nsfw ?? false, isThread: false, isDM: false },
+      subcommand,
+      options,
+      reply: async (r) => void replies.push(typeof r === 'string' ? { content: r } : r),
+      defer: async () => {},
+      confirm: async () => {},
+      openThread: async () => {
+        throw new Error('a bug: reached only when the preconditions let the command run');
+      },
+      voice: () => ({ speak: async () => ({ messageId: '1' }) }),
+    };
+    return { ctx, replies };
+  };
+
+  it('refuses /persona chat with an age-restricted persona outside an NSFW channel, by identifier, before anything runs', async () => {
+    const { ctx, replies } = context('chat', { name: 'Vex' });
+    expect(await dispatch(personaCommand, ctx, app)).toEqual({ kind: 'denied', identifier: PERSONA_NSFW, message: expect.stringContaining('Vex is an age-restricted persona') });
+    expect(replies).toEqual([{ content: expect.stringContaining('age-restricted'), ephemeral: true }]);
+  });
+
+  it('refuses a Manage Server subcommand to a member without it, naming the command', async () => {
+    const { ctx, replies } = context('rollback', { name: 'Vex', version: 1 });
+    expect(await dispatch(personaCommand, ctx, app)).toMatchObject({ kind: 'denied', identifier: 'preconditionManageGuild' });
+    expect(replies[0]!.content).toBe('You need the Manage Server permission to use /persona rollback.');
+  });
+
+  it('a bug in a command is errored: logged, and the user sees the apology', async () => {
+    const { ctx, replies } = context('chat', { name: 'Vex' }, { nsfw: true });
+    const logged: unknown[] = [];
+    const log = { error: (o: unknown) => logged.push(o), warn: () => {} } as unknown as Parameters<typeof dispatch>[3];
+    // The NSFW channel passes the precondition; the command then hits a bug (openThread throws).
+    const outcome = await dispatch(personaCommand, ctx, app, log);
+    expect(outcome.kind).toBe('errored');
+    expect(logged).toHaveLength(1);
+    expect(replies.at(-1)).toEqual({ content: APOLOGY, ephemeral: true });
+  });
+
+  it('every subcommand that needs Manage Server gets the precondition', () => {
+    for (const command of COMMANDS) {
+      const json = command.data.toJSON();
+      for (const sub of (json.options ?? []).filter((o) => o.type === 1)) {
+        const needs = command.manageGuild === true || (command.manageGuild ?? []).includes(sub.name);
+        expect(preconditionsOf(command, sub.name).some((p) => p.name === 'manageGuild'), `/${json.name} ${sub.name}`).toBe(needs);
+      }
+    }
+  });
+});
