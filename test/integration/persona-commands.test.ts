@@ -4,29 +4,11 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dispatch } from '../../commands/dispatch.js';
 import { personaCommand } from '../../commands/persona.js';
-import type { CommandContext, Reply } from '../../commands/types.js';
+import type { CommandContext } from '../../commands/types.js';
 import { createTestApp, type TestApp } from '../support/app.js';
-import { snowflake } from '../support/db.js';
-import { recordingVoice } from '../support/voice.js';
+import { recordingContext } from '../support/context.js';
 
-/** A transport-agnostic context that records replies: the handlers as both transports call them. */
-function context(subcommand: string, options: CommandContext['options'], canManageGuild = true): CommandContext & { replies: Reply[] } {
-  const replies: Reply[] = [];
-  return {
-    replies,
-    transport: 'console',
-    user: { id: snowflake(100), name: 'Sam', canManageGuild },
-    guildId: snowflake(1),
-    channel: { id: snowflake(2), parentId: null, nsfw: false, isThread: false, isDM: false },
-    subcommand,
-    options,
-    reply: async (r) => void replies.push(typeof r === 'string' ? { content: r } : r),
-    defer: async () => {},
-    confirm: async () => {},
-    openThread: async () => ({ channelId: snowflake(3), parentId: snowflake(2) }),
-    voice: () => recordingVoice(),
-  };
-}
+const context = (subcommand: string, options: CommandContext['options'], canManageGuild = true) => recordingContext(subcommand, options, { canManageGuild });
 
 describe('/persona dataset', () => {
   let t: TestApp;

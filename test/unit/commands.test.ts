@@ -6,7 +6,8 @@ import { dispatch, preconditionsOf } from '../../commands/dispatch.js';
 import { COMMANDS } from '../../commands/index.js';
 import { optionReader } from '../../commands/options.js';
 import { personaCommand } from '../../commands/persona.js';
-import type { CommandContext, Reply } from '../../commands/types.js';
+import type { CommandContext } from '../../commands/types.js';
+import { recordingContext } from '../support/context.js';
 import type { App } from '../../bot/app.js';
 import { APOLOGY, classifyError, PreconditionError, ValidationError } from '../../bot/core/errors.js';
 import { nsfwRule, PERSONA_NSFW } from '../../bot/personas/nsfw.js';
@@ -62,23 +63,14 @@ describe('dispatch runs preconditions before the command', () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   const context = (subcommand: string, options: CommandContext['options'], over: { canManageGuild?: boolean; nsfw?: boolean } = {}) => {
-    const replies: Reply[] = [];
-    const ctx: CommandContext = {
-      transport: 'console',
-      user: { id: '100000000000000100', name: 'Sam', canManageGuild: over.canManageGuild ?? false },
-      guildId: '100000000000000001',
-      channel: { id: '100000000000000002', parentId: null, nsfw: over.nsfw ?? false, isThread: false, isDM: false },
-      subcommand,
-      options,
-      reply: async (r) => void replies.push(typeof r === 'string' ? { content: r } : r),
-      defer: async () => {},
-      confirm: async () => {},
+    const ctx = recordingContext(subcommand, options, {
+      canManageGuild: over.canManageGuild ?? false,
+      nsfw: over.nsfw,
       openThread: async () => {
         throw new Error('a bug: reached only when the preconditions let the command run');
       },
-      voice: () => ({ speak: async () => ({ messageId: '1' }) }),
-    };
-    return { ctx, replies };
+    });
+    return { ctx, replies: ctx.replies };
   };
 
   it('refuses /persona chat with an age-restricted persona outside an NSFW channel, by identifier, before anything runs', async () => {
