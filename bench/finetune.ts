@@ -44,6 +44,8 @@ export const finetuneBenchmark: Benchmark = {
         FINETUNE_HYPERPARAMETERS: JSON.stringify(hyperparameters),
         FINETUNE_POLL_MS: '250',
         DATASET_SYNTHETIC_PER_CHUNK: smoke ? '0' : '1',
+        // This benchmark times training on a fixed small dataset; bench/quality.ts covers teacher dialogues.
+        DATASET_TEACHER_DIALOGUES: '0',
       }),
       { database: bench.database, keys: testKeys() },
     );

@@ -21,6 +21,7 @@ import { PrivacyState } from './services/privacy-state.js';
 import { RetentionService } from './services/retention.js';
 import { ScorecardService } from './services/scorecard.js';
 import { UserMessageService } from './services/user-message.js';
+import type { DatasetSettings } from './dataset/settings.js';
 import { DatasetService } from './services/dataset.js';
 import { FinetuneService } from './services/finetune/service.js';
 import { PersonaVersions } from './services/persona-versions.js';
@@ -116,7 +117,7 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
     dataDir: config.dataDir, // generated dialogues are cached in DATA_DIR/dataset-cache
     consent: (guildId, userId) => privacy.hasConsent(guildId, userId),
     drain: () => writer.drainPoint(), // logs, opt-outs and forgets already accepted land first
-    settings: config.dataset,
+    ...datasetOptions(config),
   });
   const finetune = new FinetuneService({
     db: database.db,
@@ -157,5 +158,23 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
       await writer.close();
       if (!opts.database) await database.close();
     },
+  };
+}
+
+/** The dataset builder's settings as DATASET_* and CHAT_CONTEXT_TOKENS configure them (the bot's and the dataset CLI's). */
+export function datasetOptions(config: Config): { settings: Partial<DatasetSettings>; teacherModel?: string; teacherDialoguesGpu: number; contextTokens: number } {
+  const d = config.dataset;
+  return {
+    settings: {
+      syntheticPerChunk: d.syntheticPerChunk,
+      perUserShare: d.perUserShare,
+      capExemptSpeakers: d.capExemptSpeakers,
+      teacherDialogues: d.teacherDialogues,
+      teacherBestOf: d.teacherBestOf,
+      teacherMaxTokens: d.teacherMaxTokens,
+    },
+    teacherModel: d.teacherModel,
+    teacherDialoguesGpu: d.teacherDialoguesGpu,
+    contextTokens: config.chat.contextTokens,
   };
 }

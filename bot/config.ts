@@ -92,6 +92,11 @@ const envSchema = z.object({
     .max(1, { message: 'expected a share from 0.01 to 1, e.g. 0.2' })
     .default(0.2),
   DATASET_SPEAKERS_UNCAPPED: boolFlag(false),
+  DATASET_TEACHER_MODEL: z.preprocess(emptyAsUndefined, z.string().regex(/^[\w.\-/:]+$/, { message: 'expected a model name on the model server, e.g. smollm2-135m' }).optional()),
+  DATASET_TEACHER_DIALOGUES: intInRange(0, 20_000, 240),
+  DATASET_TEACHER_DIALOGUES_GPU: intInRange(0, 100_000, 700),
+  DATASET_TEACHER_BEST_OF: intInRange(1, 16, 3),
+  DATASET_TEACHER_MAX_TOKENS: intInRange(16, 1024, 80),
   TRAINER_URL: z.preprocess(emptyAsUndefined, z.url({ message: 'expected the trainer service URL, e.g. http://127.0.0.1:8000' }).optional()),
   TRAINER_TOKEN: z.preprocess(emptyAsUndefined, z.string().min(16, { message: 'expected the trainer bearer token (16+ characters)' }).optional()),
   FINETUNE_PRESET: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, { message: 'expected a preset name from trainer/presets, e.g. default or cpu-small' }).default('default'),
@@ -144,7 +149,18 @@ export interface Config {
   inference: InferenceSettings;
   chat: { contextTokens: number; maxReplyTokens: number; loreK: number; ratePerMinute: number };
   /** Dataset build settings an operator may change (the rest are the builder's defaults). */
-  dataset: { syntheticPerChunk: number; perUserShare: number; capExemptSpeakers: boolean };
+  dataset: {
+    syntheticPerChunk: number;
+    perUserShare: number;
+    capExemptSpeakers: boolean;
+    /** Teacher dialogues per build: on a CPU trainer, and where the trainer reports a GPU. */
+    teacherDialogues: number;
+    teacherDialoguesGpu: number;
+    teacherBestOf: number;
+    teacherMaxTokens: number;
+    /** The model that writes teacher replies (default: the base model). */
+    teacherModel?: string;
+  };
   /** Where /finetune sends jobs; absent = fine-tuning is not configured. */
   trainer?: { url: string; token: string };
   finetune: Omit<FinetuneSettings, 'defaultBaseModel'> & {
@@ -206,7 +222,16 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       ollama: { host: e.OLLAMA_HOST.replace(/\/$/, '') },
     },
     chat: { contextTokens: e.CHAT_CONTEXT_TOKENS, maxReplyTokens: e.CHAT_MAX_REPLY_TOKENS, loreK: e.CHAT_LORE_K, ratePerMinute: e.CHAT_RATE_PER_MINUTE },
-    dataset: { syntheticPerChunk: e.DATASET_SYNTHETIC_PER_CHUNK, perUserShare: e.DATASET_PER_USER_SHARE, capExemptSpeakers: e.DATASET_SPEAKERS_UNCAPPED },
+    dataset: {
+      syntheticPerChunk: e.DATASET_SYNTHETIC_PER_CHUNK,
+      perUserShare: e.DATASET_PER_USER_SHARE,
+      capExemptSpeakers: e.DATASET_SPEAKERS_UNCAPPED,
+      teacherDialogues: e.DATASET_TEACHER_DIALOGUES,
+      teacherDialoguesGpu: e.DATASET_TEACHER_DIALOGUES_GPU,
+      teacherBestOf: e.DATASET_TEACHER_BEST_OF,
+      teacherMaxTokens: e.DATASET_TEACHER_MAX_TOKENS,
+      ...(e.DATASET_TEACHER_MODEL ? { teacherModel: e.DATASET_TEACHER_MODEL } : {}),
+    },
     ...(e.TRAINER_URL && e.TRAINER_TOKEN ? { trainer: { url: e.TRAINER_URL.replace(/\/$/, ''), token: e.TRAINER_TOKEN } } : {}),
     finetune: {
       preset: e.FINETUNE_PRESET,

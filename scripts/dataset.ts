@@ -10,6 +10,7 @@ import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { datasetOptions } from '../bot/app.js';
 import { loadConfig } from '../bot/config.js';
 import { resolveKeyRing } from '../bot/crypto/secrets.js';
 import { openDatabase } from '../bot/db/client.js';
@@ -56,16 +57,20 @@ async function main(): Promise<number> {
     const privacy = new PrivacyState(CONSENT_POLICY.version);
     await privacy.load(database.db);
     const bar = progressBar();
+    const options = datasetOptions(config); // DATASET_* as the bot uses them
+    const baseModel = card.model.base ?? config.inference.baseModel;
     const build = await buildDataset(
       { db: database.db, keys, llm: createModelBackend(config.inference) },
       {
         card,
         policyVersion: CONSENT_POLICY.version,
         allowChatLogTraining: config.allowChatLogTraining,
-        baseModel: card.model.base ?? config.inference.baseModel,
+        baseModel,
+        teacherModel: options.teacherModel ?? baseModel,
+        contextTokens: options.contextTokens,
         cacheDir: path.join(config.dataDir, 'dataset-cache'),
         consent: (g, u) => privacy.hasConsent(g, u),
-        settings: config.dataset, // DATASET_* as the bot uses them
+        settings: options.settings,
         store: !values['no-store'],
         onProgress: bar,
       },

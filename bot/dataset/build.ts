@@ -5,6 +5,7 @@ import type { ChatModel } from '../inference/ports.js';
 import type { PersonaCard } from '../personas/card.js';
 import { systemPrompt } from '../personas/prompt.js';
 import { DatasetSourceError } from './errors.js';
+import { ProbeGuard } from './leakage.js';
 import type { ExportFormat } from './export.js';
 import { exportLines } from './export.js';
 import { finishCandidate } from './finish.js';
@@ -54,6 +55,12 @@ export interface BuildDatasetInput {
   allowChatLogTraining: boolean;
   /** Base model that writes synthetic dialogues. */
   baseModel: string;
+  /** The model that writes teacher replies (DATASET_TEACHER_MODEL; default baseModel). */
+  teacherModel?: string;
+  /** The context window served prompts are budgeted to (CHAT_CONTEXT_TOKENS; default 2048). */
+  contextTokens?: number;
+  /** Evaluation probes kept out of training (default: the card's eval prompts). */
+  probes?: readonly string[];
   /** Folder of the synthetic dialogue cache (e.g. DATA_DIR/dataset-cache). */
   cacheDir: string;
   /** The in-memory consent check (PrivacyState.hasConsent), on top of the database's consents. */
@@ -112,6 +119,7 @@ async function buildWithSpill(deps: DatasetDeps, input: BuildDatasetInput, spill
   const system = s.systemTurn ? systemPrompt(card, 'friend') : null;
   const candidates = perSource(() => 0);
   const finished = new FinishedLines(spill);
+  const guard = new ProbeGuard(input.probes ?? card.evalPrompts);
 
   // 1. Every source, in order: its candidates are finished (and spilled) as they come.
   const sourceStats: Partial<SourceStats> = {};
@@ -126,10 +134,14 @@ async function buildWithSpill(deps: DatasetDeps, input: BuildDatasetInput, spill
       policyVersion: input.policyVersion,
       allowChatLogTraining: input.allowChatLogTraining,
       baseModel: input.baseModel,
+      teacherModel: input.teacherModel,
+      contextTokens: input.contextTokens ?? 2048,
+      guard,
       cacheDir: input.cacheDir,
       consent: input.consent,
       emit: (c: Candidate) => {
         candidates[c.source]++;
+        if (c.turns.some((t) => t.role === 'user' && guard.leakOf(t.content) !== undefined)) return remove('eval_probe_leak');
         const f = finishCandidate(c, s, system, card, remove);
         if (f && !finished.add(f)) remove('exact_duplicate');
       },

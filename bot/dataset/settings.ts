@@ -3,6 +3,16 @@ export interface DatasetSettings {
   syntheticPerChunk: number;
   syntheticTemperature: number;
   syntheticNumPredict: number;
+  /** Teacher dialogues planned from the question bank (0: none; sources/teacher-dialogues.ts). */
+  teacherDialogues: number;
+  /** Candidates sampled per teacher reply; the best-fitting one is kept. */
+  teacherBestOf: number;
+  /** Most tokens per teacher reply. */
+  teacherMaxTokens: number;
+  /** Share of teacher dialogues with a follow-up exchange. */
+  teacherMultiTurnShare: number;
+  /** Teacher replies generated at once. */
+  teacherConcurrency: number;
   minUserChars: number;
   minReplyChars: number;
   maxTurnChars: number;
@@ -27,6 +37,12 @@ export const DEFAULT_SETTINGS: DatasetSettings = {
   syntheticPerChunk: 2,
   syntheticTemperature: 0.8,
   syntheticNumPredict: 160,
+  // Off unless configured: the bot turns it on (DATASET_TEACHER_DIALOGUES), so a bare build stays cheap.
+  teacherDialogues: 0,
+  teacherBestOf: 3,
+  teacherMaxTokens: 80,
+  teacherMultiTurnShare: 0.35,
+  teacherConcurrency: 2,
   minUserChars: 2,
   minReplyChars: 20,
   maxTurnChars: 4000,

@@ -52,7 +52,8 @@ export function testKeys(): KeyRing {
 }
 
 export function testConfig(overrides: Record<string, string> = {}): Config {
-  return loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'silent', DATA_DIR: '/nonexistent', ...overrides });
+  // No teacher dialogues unless a test asks: generating them takes minutes (the quality benchmark's smoke size covers them).
+  return loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'silent', DATA_DIR: '/nonexistent', DATASET_TEACHER_DIALOGUES: '0', ...overrides });
 }
 
 /** Snowflake-shaped ids for tests. */

@@ -2,6 +2,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { ProbeGuard } from '../../bot/dataset/leakage.js';
 import { CardError, SLUG, parseCard } from '../../bot/personas/card.js';
 import type { PersonaCard, Turn } from '../../bot/personas/card.js';
 
@@ -67,10 +68,13 @@ describe('shipped persona cards', () => {
       }
     });
 
-    it('has at least five distinct eval prompts', () => {
+    it('has at least twenty distinct eval prompts, none of them an example-dialogue turn', () => {
       const card = load(f);
-      expect(card.evalPrompts.length).toBeGreaterThanOrEqual(5);
+      expect(card.evalPrompts.length).toBeGreaterThanOrEqual(20);
       expect(new Set(card.evalPrompts.map((p) => p.toLowerCase())).size).toBe(card.evalPrompts.length);
+      const guard = new ProbeGuard(card.evalPrompts);
+      const userTurns = card.examples.flat().filter((t) => t.role === 'user');
+      for (const t of userTurns) expect(guard.leakOf(t.content), `${f}: example turn "${t.content}" is an eval prompt`).toBeUndefined();
     });
 
     it('has measurable markers that its own greeting and examples keep', () => {

@@ -2,6 +2,7 @@ import type { KeyRing } from '../../crypto/keyring.js';
 import type { Db } from '../../db/client.js';
 import type { ChatModel } from '../../inference/ports.js';
 import type { PersonaCard } from '../../personas/card.js';
+import type { ProbeGuard } from '../leakage.js';
 import type { LineSource } from '../line.js';
 import type { DatasetSettings } from '../settings.js';
 
@@ -32,6 +33,12 @@ export interface SourceContext {
   allowChatLogTraining: boolean;
   /** The model that writes generated dialogues. */
   baseModel: string;
+  /** The model that writes teacher replies (default: baseModel). */
+  teacherModel?: string;
+  /** The context window served prompts are budgeted to (teacher prompts are built the same way). */
+  contextTokens: number;
+  /** What the persona is evaluated on; no training user turn may come close to one. */
+  guard: ProbeGuard;
   /** Folder of the generated-dialogue cache. */
   cacheDir: string;
   /** The in-memory consent check (PrivacyState.hasConsent), on top of the database's consents. */

@@ -128,6 +128,16 @@ export class JobDriver {
     }
   }
 
+  /** Whether the trainer reports a GPU (then the bigger teacher dataset is built); false when it cannot be asked. */
+  private async trainerHasGpu(): Promise<boolean> {
+    try {
+      const h = await this.deps.trainer.health();
+      return h.device !== 'cpu' && h.device !== '';
+    } catch {
+      return false;
+    }
+  }
+
   /** pending → queued: snapshot the dataset (once), send it to the trainer. */
   private async submit(job: JobRow): Promise<void> {
     const card = this.deps.personas.find(job.personaSlug);
@@ -138,7 +148,20 @@ export class JobDriver {
     if (datasetVersionId === null) {
       await this.note(job.id, 'Building the dataset…');
       try {
-        const build = await this.deps.dataset.build(card);
+        const gpu = await this.trainerHasGpu();
+        let lastNote = performance.now();
+        let notes = Promise.resolve();
+        const build = await this.deps.dataset.build(card, {
+          gpu,
+          onProgress: (p) => {
+            // Generating teacher dialogues takes minutes on a CPU: show how far it is, every few seconds.
+            if (p.total === undefined || performance.now() - lastNote < 5000) return;
+            lastNote = performance.now();
+            const text = `Building the dataset: ${p.phase} ${p.done}/${p.total}…`;
+            notes = notes.then(() => this.note(job.id, text)).catch(() => {}); // in order, and done before the next note
+          },
+        });
+        await notes;
         datasetVersionId = build.versionId;
         build.close(); // the stored snapshot is what the job sends
       } catch (err) {
