@@ -14,6 +14,7 @@ import { ChatService } from './services/chat.js';
 import { ConsentService } from './services/consent.js';
 import type { ConsentPolicy } from './services/consent-policy.js';
 import { CONSENT_POLICY } from './services/consent-policy.js';
+import { EvaluationService } from './services/evaluation.js';
 import { LoreIndex } from './services/lore.js';
 import { MessageLogService } from './services/message-log.js';
 import { PersonaRegistry } from './personas/registry.js';
@@ -41,6 +42,7 @@ export interface App {
   retention: RetentionService;
   personas: PersonaRegistry;
   lore: LoreIndex;
+  evaluation: EvaluationService;
   /** The model server (MODEL_BACKEND) behind the port: chat and persona versions. */
   models: BoundedBackend;
   versions: PersonaVersions;
@@ -119,6 +121,14 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
     drain: () => writer.drainPoint(), // logs, opt-outs and forgets already accepted land first
     ...datasetOptions(config),
   });
+  const evaluation = new EvaluationService({
+    db: database.db,
+    llm: models,
+    lore,
+    versions,
+    baseModel: config.inference.baseModel,
+    settings: { ...config.evaluation, contextTokens: config.chat.contextTokens, maxReplyTokens: config.chat.maxReplyTokens, loreK: config.chat.loreK },
+  });
   const finetune = new FinetuneService({
     db: database.db,
     keys,
@@ -127,6 +137,7 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
     dataset,
     adapters: models,
     trainer: config.trainer ? new TrainerClient(config.trainer.url, config.trainer.token) : null,
+    evaluation,
     invalidateModel: (slug) => chat.invalidateModel(slug),
     settings: { ...config.finetune, defaultBaseModel: config.inference.baseModel },
     log: opts.logger?.child({ part: 'finetune' }),
@@ -149,6 +160,7 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
     scorecards,
     userMessages: new UserMessageService({ messages, chat, personas, scorecards, log: opts.logger?.child({ part: 'chat' }) }),
     dataset,
+    evaluation,
     finetune,
     metrics,
     async close() {

@@ -116,7 +116,11 @@ const envSchema = z.object({
       })
       .optional(),
   ),
-  FINETUNE_GATE: z.enum(['eval-loss', 'always'], { message: 'expected eval-loss or always' }).default('eval-loss'),
+  FINETUNE_GATE: z.enum(['eval', 'eval-loss', 'always'], { message: 'expected eval, eval-loss or always' }).default('eval'),
+  FINETUNE_GATE_RATE_POINTS: z.coerce.number({ message: 'expected points from 0 to 100, e.g. 5' }).min(0, { message: 'expected points from 0 to 100, e.g. 5' }).max(100, { message: 'expected points from 0 to 100, e.g. 5' }).default(5),
+  FINETUNE_GATE_PERPLEXITY_PCT: z.coerce.number({ message: 'expected a percentage from 0 to 1000, e.g. 3' }).min(0, { message: 'expected a percentage from 0 to 1000, e.g. 3' }).max(1000, { message: 'expected a percentage from 0 to 1000, e.g. 3' }).default(3),
+  EVAL_SAMPLES: intInRange(1, 16, 2),
+  EVAL_CONCURRENCY: intInRange(1, 64, 2),
   FINETUNE_POLL_MS: intInRange(100, 60_000, 2000),
   FINETUNE_EDIT_MS: intInRange(1000, 60_000, 1500),
   FINETUNE_RECONCILE_CRON: z
@@ -148,6 +152,8 @@ export interface Config {
   /** The model server (MODEL_BACKEND; Ollama's settings keep their OLLAMA_* names). */
   inference: InferenceSettings;
   chat: { contextTokens: number; maxReplyTokens: number; loreK: number; ratePerMinute: number };
+  /** Automatic evaluation of versions (EVAL_*): replies per probe, probes answered at once. */
+  evaluation: { samples: number; concurrency: number };
   /** Dataset build settings an operator may change (the rest are the builder's defaults). */
   dataset: {
     syntheticPerChunk: number;
@@ -222,6 +228,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       ollama: { host: e.OLLAMA_HOST.replace(/\/$/, '') },
     },
     chat: { contextTokens: e.CHAT_CONTEXT_TOKENS, maxReplyTokens: e.CHAT_MAX_REPLY_TOKENS, loreK: e.CHAT_LORE_K, ratePerMinute: e.CHAT_RATE_PER_MINUTE },
+    evaluation: { samples: e.EVAL_SAMPLES, concurrency: e.EVAL_CONCURRENCY },
     dataset: {
       syntheticPerChunk: e.DATASET_SYNTHETIC_PER_CHUNK,
       perUserShare: e.DATASET_PER_USER_SHARE,
@@ -238,6 +245,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       hyperparameters: e.FINETUNE_HYPERPARAMETERS ?? {},
       defaults: finetuneDefaults,
       gate: e.FINETUNE_GATE,
+      margins: { ratePoints: e.FINETUNE_GATE_RATE_POINTS, perplexityPct: e.FINETUNE_GATE_PERPLEXITY_PCT },
       pollMs: e.FINETUNE_POLL_MS,
       editMs: e.FINETUNE_EDIT_MS,
       reconcileCron: e.FINETUNE_RECONCILE_CRON,

@@ -1,5 +1,6 @@
 import { SlashCommandBuilder } from 'discord.js';
 import { UserFacingError, ValidationError } from '../bot/core/errors.js';
+import { describeEvaluations, describeMetrics, isEvaluation } from '../bot/services/evaluation.js';
 import { renderScorecardPng } from '../bot/services/scorecard.js';
 import { summarize } from '../bot/dataset/stats.js';
 import { DatasetSourceError } from '../bot/dataset/errors.js';
@@ -44,9 +45,16 @@ export const personaCommand = {
         .setName('rollback')
         .setDescription('Make an earlier version of a persona active (Manage Server)')
         .addStringOption((o) => o.setName('name').setDescription('Persona').setRequired(true).setAutocomplete(true).setMaxLength(100))
-        .addIntegerOption((o) => o.setName('version').setDescription('Version number').setRequired(true).setMinValue(1)),
+        .addIntegerOption((o) => o.setName('version').setDescription('Version number (0: back to prompt-only)').setRequired(true).setMinValue(0)),
+    )
+    .addSubcommand((s) =>
+      s
+        .setName('eval')
+        .setDescription('Evaluate a version against prompt-only on the card’s eval prompts (Manage Server)')
+        .addStringOption((o) => o.setName('name').setDescription('Persona').setRequired(true).setAutocomplete(true).setMaxLength(100))
+        .addIntegerOption((o) => o.setName('version').setDescription('Version number (default: the active one; 0: prompt-only)').setMinValue(0)),
     ),
-  manageGuild: ['dataset', 'rollback'],
+  manageGuild: ['dataset', 'rollback', 'eval'],
   preconditions: { chat: [personaNsfw] },
   async execute(ctx, app) {
     switch (ctx.subcommand) {
@@ -147,9 +155,18 @@ export const personaCommand = {
       case 'rollback': {
         const card = app.personas.get(ctx.get.string('name', true));
         const version = ctx.get.integer('version', true);
-        if (version < 1) throw new ValidationError('version', 'expected a version number (1 or more)');
+        if (version < 0) throw new ValidationError('version', 'expected a version number (0 for prompt-only, or 1 or more)');
         const row = await app.finetune.activate(card, version);
-        await ctx.reply(`${card.name} now answers through v${row.version} (${row.servedModel}).`);
+        await ctx.reply(row ? `${card.name} now answers through v${row.version} (${row.servedModel}).` : `${card.name} now answers prompt-only (the base model with its card).`);
+        return;
+      }
+      case 'eval': {
+        const card = app.personas.get(ctx.get.string('name', true));
+        const asked = ctx.get.integer('version');
+        if (asked !== undefined && asked < 0) throw new ValidationError('version', 'expected a version number (0 for prompt-only, or 1 or more)');
+        await ctx.defer({ ephemeral: true });
+        const rows = await app.evaluation.compareWithPromptOnly(card, asked);
+        await ctx.reply({ ephemeral: true, content: [`Evaluation of ${card.name} (same probes, seeds and sampling for each):`, describeEvaluations(rows)].join('\n').slice(0, 1990) });
         return;
       }
       default:
@@ -170,6 +187,7 @@ function describeVersion(v: PersonaVersion): string {
     `${v.servedModel}, ${v.createdAt.toISOString().slice(0, 10)}`,
     evalLoss !== undefined ? `eval loss ${initial !== undefined ? `${initial.toFixed(3)} → ` : ''}${evalLoss.toFixed(3)}` : null,
     `epochs ${String(h.epochs ?? '?')}, lr ${String(h.learning_rate ?? '?')}, rank ${String(h.rank ?? '?')}`,
+    isEvaluation(m.evaluation) ? `evaluation: ${describeMetrics(m.evaluation)}` : null,
     v.datasetVersionId !== null ? `dataset ${v.datasetVersionId}${typeof m.dataset_hash === 'string' ? ` (${m.dataset_hash.slice(0, 12)})` : ''}` : null,
   ]
     .filter(Boolean)

@@ -5,7 +5,7 @@
  */
 
 /** Seconds per phase of a fine-tuning job, measured by the bot (the finetune benchmark reads them). */
-export type JobPhase = 'dataset_s' | 'submit_s' | 'trainer_s' | 'ollama_s' | 'activation_s';
+export type JobPhase = 'dataset_s' | 'submit_s' | 'trainer_s' | 'ollama_s' | 'evaluation_s' | 'activation_s';
 
 /** What a job's status message shows; kept in finetune_jobs.progress. */
 export interface JobProgress {
@@ -28,4 +28,35 @@ export interface JobProgress {
   phases?: Partial<Record<JobPhase, number>>;
   /** When the trainer accepted the job (ms since the epoch). */
   submittedAt?: number;
+}
+
+/**
+ * A version's style over its replies to the evaluation probes (personas/style-metrics.ts computes
+ * it). Rates are 0-1; null where the card declares nothing to measure.
+ */
+export interface StyleMetrics {
+  replies: number;
+  markers_all: number | null;
+  ends_with: number | null;
+  lexicon: number | null;
+  forbid_rate: number;
+  breaks_rate: number;
+  mean_fit: number;
+  mean_length: number;
+  median_length: number;
+  /** Distinct word bigrams over all bigrams, across every reply. */
+  distinct2: number;
+  /** Replies with a reply to another probe at word 3-gram Jaccard of 0.5 or more. */
+  near_duplicate_rate: number;
+  truncation_rate: number;
+}
+
+/** One evaluation of a persona version (persona_evaluations.metrics). */
+export interface EvaluationMetrics extends StyleMetrics {
+  probes: number;
+  samples: number;
+  /** Share of lore probes whose replies mention the probe's key facts (null: no facts given). */
+  lore_facts: number | null;
+  /** Perplexity on the persona's frozen evaluation set (null: not measured). */
+  perplexity: number | null;
 }

@@ -27,7 +27,7 @@ import {
   uuid,
 } from 'drizzle-orm/pg-core';
 import type { TrainerEvent } from '../trainer/client.js';
-import type { JobProgress } from './json-columns.js';
+import type { EvaluationMetrics, JobProgress } from './json-columns.js';
 
 /** Postgres full-text search vector (lore retrieval). */
 export const tsvector = customType<{ data: string }>({
@@ -120,6 +120,24 @@ export const personaVersions = pgTable('persona_versions', {
   metrics: jsonb('metrics').$type<Record<string, unknown>>(),
   createdAt: createdAt(),
 }, (t) => [uniqueIndex('persona_versions_slug_version_idx').on(t.personaSlug, t.version)]);
+
+/**
+ * Automatic evaluations of persona versions: each answered the same probes (the card's eval
+ * prompts plus a fixed generic set) with the same seeds and sampling, so rows of one persona
+ * compare. version 0 is prompt-only (the base model with the card's prompt). Replies are model
+ * output, not member content; only the metrics are kept.
+ */
+export const personaEvaluations = pgTable('persona_evaluations', {
+  id: serial('id').primaryKey(),
+  personaSlug: text('persona_slug').notNull().references(() => personas.slug, { onDelete: 'cascade' }),
+  version: integer('version').notNull(),
+  servedModel: text('served_model').notNull(),
+  cardHash: text('card_hash').notNull(),
+  /** sha256 of the probes, seeds and sampling: rows with the same hash were measured alike. */
+  probeSetHash: text('probe_set_hash').notNull(),
+  metrics: jsonb('metrics').$type<EvaluationMetrics>().notNull(),
+  createdAt: createdAt(),
+}, (t) => [index('persona_evaluations_slug_version_idx').on(t.personaSlug, t.version, t.createdAt)]);
 
 /**
  * Chunks of a persona card's lore sections, indexed for full-text retrieval. Rebuilt whenever the

@@ -1,4 +1,7 @@
+import type { StyleMetrics } from '../db/json-columns.js';
 import { replyFit, targetLength, words, type FitCard } from './fit.js';
+
+export type { StyleMetrics } from '../db/json-columns.js';
 
 /**
  * A version's style, measured over its replies to the evaluation probes: the per-reply fit
@@ -14,22 +17,6 @@ export interface ProbeReply {
   truncated?: boolean;
 }
 
-export interface StyleMetrics {
-  replies: number;
-  markers_all: number | null;
-  ends_with: number | null;
-  lexicon: number | null;
-  forbid_rate: number;
-  breaks_rate: number;
-  mean_fit: number;
-  mean_length: number;
-  median_length: number;
-  /** Distinct word bigrams over all bigrams, across every reply. */
-  distinct2: number;
-  /** Replies with a reply to another probe at word 3-gram Jaccard ≥ NEAR_DUPLICATE. */
-  near_duplicate_rate: number;
-  truncation_rate: number;
-}
 
 /** Word 3-gram Jaccard at or above which two replies count as near-duplicates. */
 export const NEAR_DUPLICATE = 0.5;

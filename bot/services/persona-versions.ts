@@ -62,8 +62,8 @@ export class PersonaVersions {
     return row!;
   }
 
-  /** Makes a version the one that answers. */
-  async setActive(slug: string, versionId: number, q: Queryable = this.db): Promise<void> {
+  /** Makes a version the one that answers (null: none, the persona answers prompt-only). */
+  async setActive(slug: string, versionId: number | null, q: Queryable = this.db): Promise<void> {
     await q.update(personas).set({ activeVersionId: versionId, updatedAt: new Date() }).where(eq(personas.slug, slug));
   }
 

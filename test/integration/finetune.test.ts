@@ -16,7 +16,7 @@ describe('fine-tuning configuration', () => {
     expect(() => testConfig({ TRAINER_URL: 'http://127.0.0.1:8000' })).toThrow(/TRAINER_TOKEN: required when TRAINER_URL is set/);
     expect(() => testConfig({ FINETUNE_HYPERPARAMETERS: '{"max_steps": 5' })).toThrow(/FINETUNE_HYPERPARAMETERS: expected a JSON object/);
     expect(() => testConfig({ FINETUNE_HYPERPARAMETERS: '[1,2]' })).toThrow(/FINETUNE_HYPERPARAMETERS: expected a JSON object/);
-    expect(() => testConfig({ FINETUNE_GATE: 'sometimes' })).toThrow(/FINETUNE_GATE: expected eval-loss or always/);
+    expect(() => testConfig({ FINETUNE_GATE: 'sometimes' })).toThrow(/FINETUNE_GATE: expected eval, eval-loss or always/);
     expect(() => testConfig({ TRAINER_URL: 'http://127.0.0.1:8000', TRAINER_TOKEN: 'short' })).toThrow(/TRAINER_TOKEN: expected the trainer bearer token/);
     const ok = testConfig({ TRAINER_URL: 'http://127.0.0.1:8000/', TRAINER_TOKEN: 'x'.repeat(32), FINETUNE_HYPERPARAMETERS: '{"max_steps": 5}' });
     expect(ok.trainer).toEqual({ url: 'http://127.0.0.1:8000', token: 'x'.repeat(32) });

@@ -52,8 +52,9 @@ export function testKeys(): KeyRing {
 }
 
 export function testConfig(overrides: Record<string, string> = {}): Config {
-  // No teacher dialogues unless a test asks: generating them takes minutes (the quality benchmark's smoke size covers them).
-  return loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'silent', DATA_DIR: '/nonexistent', DATASET_TEACHER_DIALOGUES: '0', ...overrides });
+  // No teacher dialogues and no evaluation gate unless a test asks: both take minutes of generation
+  // on this CPU (their own tests and the quality benchmark's smoke size cover them).
+  return loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'silent', DATA_DIR: '/nonexistent', DATASET_TEACHER_DIALOGUES: '0', FINETUNE_GATE: 'eval-loss', ...overrides });
 }
 
 /** Snowflake-shaped ids for tests. */

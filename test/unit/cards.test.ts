@@ -89,6 +89,21 @@ describe('shipped persona cards', () => {
     });
   });
 
+  it('has lore facts for the quality benchmark only on its own eval prompts', () => {
+    const facts = JSON.parse(readFileSync(path.resolve(dir, '../bench/fixtures/lore-facts.json'), 'utf8')) as Record<string, Record<string, string[][]>>;
+    for (const f of files) {
+      const card = load(f);
+      const mine = facts[card.slug];
+      expect(mine, `bench/fixtures/lore-facts.json has no facts for ${card.slug}`).toBeDefined();
+      expect(Object.keys(mine!).length).toBeGreaterThanOrEqual(8);
+      for (const [probe, wordings] of Object.entries(mine!)) {
+        expect(card.evalPrompts, `${card.slug}: "${probe}" is not one of its eval prompts`).toContain(probe);
+        // Every fact is in the card itself, so a reply can only know it from the card.
+        for (const ways of wordings) expect(ways.some((w) => readFileSync(path.join(dir, f), 'utf8').toLowerCase().includes(w.toLowerCase())), `${card.slug}: ${ways.join('/')}`).toBe(true);
+      }
+    }
+  });
+
   it('gives every card a voice its markers tell apart from the others', () => {
     const cards = files.map(load);
     expect(new Set(cards.map((c) => c.name.toLowerCase())).size).toBe(cards.length);

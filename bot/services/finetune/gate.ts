@@ -1,7 +1,10 @@
 /** FINETUNE_GATE: how a newly trained version is judged before it may answer. */
-export type GateMode = 'eval-loss' | 'always';
+export type GateMode = 'eval' | 'eval-loss' | 'always';
 
-/** The activation gate: with eval-loss, a new version must not do worse on held-out lines than the active one. */
+/**
+ * The activation gate without an evaluation: with eval-loss, a new version must not do worse on
+ * held-out lines than the active one (eval mode is evalGateDecision).
+ */
 export function gateDecision(
   gate: GateMode,
   evalLoss: number | undefined,

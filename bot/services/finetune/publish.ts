@@ -5,8 +5,12 @@ import { personaModelName } from '../../inference/ports.js';
 import type { PersonaRegistry } from '../../personas/registry.js';
 import type { TrainerClient } from '../../trainer/client.js';
 import type { PersonaVersion, PersonaVersions } from '../persona-versions.js';
-import type { GateMode } from './gate.js';
-import { bestEvalLoss, gateDecision } from './gate.js';
+import type { EvaluationMetrics } from '../../db/json-columns.js';
+import type { PersonaCard } from '../../personas/card.js';
+import type { EvaluationService } from '../evaluation.js';
+import { describeMetrics, PROMPT_ONLY } from '../evaluation.js';
+import type { GateMargins, GateMode } from './gate.js';
+import { bestEvalLoss, evalGateDecision, gateDecision } from './gate.js';
 import type { JobRow } from './jobs.js';
 
 export type PublishOutcome =
@@ -27,6 +31,12 @@ export class VersionPublisher {
       personas: PersonaRegistry;
       adapters: AdapterHost;
       gate: GateMode;
+      /** The evaluation gate's margins (FINETUNE_GATE=eval). */
+      margins?: GateMargins;
+      /** Evaluates versions (required by FINETUNE_GATE=eval). */
+      evaluation?: Pick<EvaluationService, 'evaluate' | 'record' | 'latestOrEvaluate'>;
+      /** The base model prompt-only answers with. */
+      defaultBaseModel?: string;
       /** Drops the chat service's cached active model of a persona. */
       invalidateModel(slug: string): void;
     },
@@ -51,6 +61,13 @@ export class VersionPublisher {
     await this.deps.adapters.publish({ name: model, base: job.baseModel, files, defaults: { temperature: card?.model.temperature } });
     phases.ollama_s = seconds(t);
 
+    let evaluated: { candidate: EvaluationMetrics; reference: { label: string; version: number; metrics: EvaluationMetrics } } | undefined;
+    if (this.deps.gate === 'eval' && card) {
+      t = performance.now();
+      evaluated = await this.evaluate(card, job, number, model);
+      phases.evaluation_s = seconds(t);
+    }
+
     t = performance.now();
     const evalLoss = bestEvalLoss(view.metrics, metrics);
     let outcome: { version: PersonaVersion; activated: boolean; gate: string };
@@ -65,14 +82,20 @@ export class VersionPublisher {
             datasetVersionId: job.datasetVersionId,
             finetuneJobId: job.id,
             hyperparameters: job.hyperparameters,
-            metrics: { ...metrics, ...(evalLoss !== undefined ? { best_eval_loss: evalLoss } : {}) },
+            metrics: { ...metrics, ...(evalLoss !== undefined ? { best_eval_loss: evalLoss } : {}), ...(evaluated ? { evaluation: evaluated.candidate } : {}) },
           },
           tx,
         );
         const active = await this.deps.versions.active(job.personaSlug, tx);
-        const decision = gateDecision(this.deps.gate, evalLoss, active);
+        const decision =
+          evaluated && (active?.version ?? PROMPT_ONLY) === evaluated.reference.version
+            ? evalGateDecision(evaluated.candidate, evaluated.reference, this.deps.margins)
+            : evaluated
+              ? { activate: false, reason: `the active version changed to v${active?.version} while v${number} was evaluated; compare them with /persona eval` }
+              : gateDecision(this.deps.gate, evalLoss, active);
         if (decision.activate) await this.deps.versions.setActive(job.personaSlug, version.id, tx);
-        return { version, activated: decision.activate, gate: decision.reason };
+        const shown = evaluated ? `${decision.reason}. v${number}: ${describeMetrics(evaluated.candidate)}; ${evaluated.reference.label}: ${describeMetrics(evaluated.reference.metrics)}` : decision.reason;
+        return { version, activated: decision.activate, gate: shown };
       });
     } catch (err) {
       await this.deps.adapters.remove(model).catch(() => undefined); // no model without its version row
@@ -81,6 +104,19 @@ export class VersionPublisher {
     this.deps.invalidateModel(job.personaSlug);
     phases.activation_s = seconds(t);
     return { ok: true, ...outcome, phases };
+  }
+
+  /** Evaluates the candidate, and the reference it must not be worse than (stored evaluations are reused). */
+  private async evaluate(card: PersonaCard, job: JobRow, number: number, model: string) {
+    const evaluation = this.deps.evaluation;
+    if (!evaluation) throw new Error('FINETUNE_GATE=eval needs the evaluation service');
+    const active = await this.deps.versions.active(job.personaSlug);
+    const reference = active
+      ? { label: `active v${active.version}`, version: active.version, model: active.servedModel }
+      : { label: 'prompt-only', version: PROMPT_ONLY, model: card.model.base ?? this.deps.defaultBaseModel ?? job.baseModel };
+    const referenceMetrics = await evaluation.latestOrEvaluate(card, reference);
+    const candidate = (await evaluation.record(card, await evaluation.evaluate(card, { version: number, model }))).metrics;
+    return { candidate, reference: { label: reference.label, version: reference.version, metrics: referenceMetrics } };
   }
 }
 

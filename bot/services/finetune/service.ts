@@ -10,7 +10,8 @@ import type { TrainerClient } from '../../trainer/client.js';
 import type { DatasetService } from '../dataset.js';
 import type { PersonaVersion, PersonaVersions } from '../persona-versions.js';
 import { JobDriver } from './driver.js';
-import type { GateMode } from './gate.js';
+import type { EvaluationService } from '../evaluation.js';
+import type { GateMargins, GateMode } from './gate.js';
 import type { JobRow } from './jobs.js';
 import { JobRepository, OPEN_STATUSES, shortId } from './jobs.js';
 import type { FinetuneOptions } from './presets.js';
@@ -23,6 +24,8 @@ export interface FinetuneSettings {
   /** The preset plus FINETUNE_HYPERPARAMETERS, checked by loadConfig (presets.ts). */
   defaults: Record<string, unknown>;
   gate: GateMode;
+  /** FINETUNE_GATE=eval: how much worse than the reference a candidate may be. */
+  margins: GateMargins;
   pollMs: number;
   /** Least time between two edits of a job's status message (Discord rate-limits edits). */
   editMs: number;
@@ -39,6 +42,8 @@ export interface FinetuneDeps {
   adapters: AdapterHost;
   /** Null when TRAINER_URL is not set: /finetune then says how to configure it. */
   trainer: TrainerClient | null;
+  /** Evaluates candidates for FINETUNE_GATE=eval. */
+  evaluation: EvaluationService;
   /** Drops the chat service's cached active model of a persona. */
   invalidateModel(slug: string): void;
   settings: FinetuneSettings;
@@ -72,6 +77,9 @@ export class FinetuneService {
             personas: deps.personas,
             adapters: deps.adapters,
             gate: deps.settings.gate,
+            margins: deps.settings.margins,
+            evaluation: deps.evaluation,
+            defaultBaseModel: deps.settings.defaultBaseModel,
             invalidateModel: deps.invalidateModel,
           }),
           status: this.status,
@@ -182,7 +190,13 @@ export class FinetuneService {
   }
 
   /** Makes a version of a persona the active one (a rollback, or a version the gate held back). */
-  async activate(card: PersonaCard, version: number): Promise<PersonaVersion> {
+  /** Makes a version answer; version 0 returns the persona to prompt-only (undefined then). */
+  async activate(card: PersonaCard, version: number): Promise<PersonaVersion | undefined> {
+    if (version === 0) {
+      await this.deps.versions.setActive(card.slug, null);
+      this.deps.invalidateModel(card.slug);
+      return undefined;
+    }
     const row = await this.deps.versions.byNumber(card.slug, version);
     if (!row) {
       const known = await this.deps.versions.numbers(card.slug);

@@ -1,0 +1,190 @@
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { eq } from 'drizzle-orm';
+import { createApp } from '../bot/app.js';
+import { datasetVersions, finetuneJobs, personaVersions } from '../bot/db/schema.js';
+import { loadConfig } from '../bot/config.js';
+import type { TeacherStats } from '../bot/dataset/sources/synthetic.js';
+import { isEvaluation, PROMPT_ONLY, type LoreFacts } from '../bot/services/evaluation.js';
+import { testConfig, testKeys } from '../test/support/db.js';
+import { benchOllama } from '../test/support/ollama.js';
+import { startTrainer } from '../test/support/trainer-process.js';
+import { benchDatabase } from './database.js';
+import type { Benchmark } from './harness.js';
+
+/**
+ * Is a fine-tuned persona more in character than its prompt alone? For each shipped persona, card
+ * only (no chat logs), the default `/finetune` settings on this CPU, cold (an empty generation
+ * cache): the job `/finetune start` runs (teacher dataset → trainer → model server → evaluation
+ * gate), then prompt-only and the trained version answer the card's eval prompts and the generic
+ * probes with the same seeds, and their replies are measured (lore facts from
+ * bench/fixtures/lore-facts.json). Smoke: one persona, a dozen dialogues, a few steps, one sample.
+ */
+
+const FACTS = JSON.parse(readFileSync(new URL('./fixtures/lore-facts.json', import.meta.url), 'utf8')) as Record<string, LoreFacts>;
+
+/** Per-persona metric names (each is reported as `<name>_<slug>` and, worst over personas, as `<name>`). */
+const PER_PERSONA = [
+  'markers_all_prompt_only',
+  'markers_all_adapter',
+  'markers_all_gain',
+  'ends_with_adapter',
+  'forbid_rate_prompt_only',
+  'forbid_rate_adapter',
+  'breaks_adapter',
+  'distinct2_ratio',
+  'near_duplicate_rate_adapter',
+  'lore_facts_prompt_only',
+  'lore_facts_adapter',
+  'dataset_lines',
+  'dataset_multi_turn_share',
+  'teacher_acceptance_rate',
+  'teacher_tokens_per_s',
+  'job_wall_s',
+  'dataset_s',
+  'trainer_s',
+  'evaluation_s',
+] as const;
+
+/** Which way is worse, for the worst-over-personas figure (job times: the longest). */
+const LOWER_IS_WORSE = new Set(['markers_all_prompt_only', 'lore_facts_prompt_only', 'markers_all_adapter', 'markers_all_gain', 'ends_with_adapter', 'distinct2_ratio', 'lore_facts_adapter', 'dataset_lines', 'dataset_multi_turn_share', 'teacher_acceptance_rate', 'teacher_tokens_per_s']);
+
+export const qualityBenchmark: Benchmark = {
+  name: 'quality',
+  description: 'shipped personas, card only: prompt-only vs the default fine-tune, on eval prompts the training never saw',
+  metrics: [...PER_PERSONA],
+  async run({ smoke, log }) {
+    const slugs = smoke ? ['glordon'] : readdirSync('persona-data').filter((f) => f.endsWith('.md')).map((f) => f.slice(0, -3)).sort();
+    const ollama = benchOllama();
+    log('trainer service (cached virtualenv)');
+    const trainer = await startTrainer();
+    const perPersona: Record<string, Record<string, number>> = {};
+    const notes: string[] = [];
+    try {
+      for (const slug of slugs) {
+        const r = await onePersona(slug, { smoke, log, ollama, trainer });
+        perPersona[slug] = r.metrics;
+        notes.push(r.note);
+      }
+    } finally {
+      await trainer.stop();
+    }
+    const metrics: Record<string, number> = {};
+    for (const name of PER_PERSONA) {
+      const values = slugs.map((s) => perPersona[s]![name]).filter((v): v is number => typeof v === 'number' && Number.isFinite(v));
+      if (values.length > 0) metrics[name] = LOWER_IS_WORSE.has(name) ? Math.min(...values) : Math.max(...values);
+      for (const s of slugs) if (typeof perPersona[s]![name] === 'number') metrics[`${name}_${s}`] = perPersona[s]![name]!;
+    }
+    return {
+      samples: slugs.length,
+      metrics,
+      notes:
+        `Unsuffixed metrics are the worst persona's (rates: lowest where higher is better, highest where lower is better; times: the longest); ` +
+        `*_<slug> per persona. Each persona: card only, default settings (DATASET_TEACHER_*, FINETUNE_PRESET), FINETUNE_GATE=eval, a fresh ` +
+        `generation cache and database, the real trainer on this CPU, SmolLM2-135M in Ollama. Probes: the card's ## Eval prompts plus the ` +
+        `generic set, ${smoke ? 1 : 2} sample(s) each, the same seeds for both models; lore facts from bench/fixtures/lore-facts.json. ` +
+        `Not measured yet: perplexity_ratio (the trainer does not report frozen-set perplexity), separability, generation_speedup. ${notes.join(' ')}`,
+    };
+  },
+};
+
+async function onePersona(
+  slug: string,
+  ctx: { smoke: boolean; log: (l: string) => void; ollama: { host: string; baseModel: string }; trainer: { url: string; token: string; output(): string } },
+): Promise<{ metrics: Record<string, number>; note: string }> {
+  const { smoke, log } = ctx;
+  const bench = await benchDatabase(`quality-${slug}`);
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), `bench-quality-${slug}-`)); // cold: an empty generation cache
+  const personaDir = path.join(dataDir, 'personas');
+  mkdirSync(personaDir);
+  // Under its own slug, so the version it makes never replaces a model of the real persona in a shared Ollama.
+  const benchSlug = `${slug}-quality`;
+  writeFileSync(path.join(personaDir, `${benchSlug}.md`), readFileSync(`persona-data/${slug}.md`, 'utf8'));
+  const app = await createApp(
+    testConfig({
+      DATA_DIR: dataDir,
+      PERSONA_DIR: personaDir,
+      OLLAMA_HOST: ctx.ollama.host,
+      OLLAMA_BASE_MODEL: ctx.ollama.baseModel,
+      TRAINER_URL: ctx.trainer.url,
+      TRAINER_TOKEN: ctx.trainer.token,
+      FINETUNE_POLL_MS: '500',
+      FINETUNE_GATE: 'eval',
+      // The product's defaults, except at the smoke size.
+      DATASET_TEACHER_DIALOGUES: smoke ? '12' : String(testConfigDefault('DATASET_TEACHER_DIALOGUES')),
+      DATASET_SYNTHETIC_PER_CHUNK: smoke ? '0' : String(testConfigDefault('DATASET_SYNTHETIC_PER_CHUNK')),
+      EVAL_SAMPLES: smoke ? '1' : '2',
+      ...(smoke ? { FINETUNE_HYPERPARAMETERS: JSON.stringify({ max_steps: 3, max_seq_len: 256, batch_size: 2, eval_every: 2 }), CHAT_MAX_REPLY_TOKENS: '32' } : {}),
+    }),
+    { database: bench.database, keys: testKeys() },
+  );
+  try {
+    const card = app.personas.get(benchSlug);
+    log(`${slug}: /finetune start (card only, default settings)`);
+    const t0 = performance.now();
+    const started = await app.finetune.start({ card, options: {}, guildId: null, channelId: 'bench' });
+    await app.finetune.idle();
+    const jobWall = (performance.now() - t0) / 1000;
+    const [job] = await app.database.db.select().from(finetuneJobs).where(eq(finetuneJobs.id, started.id));
+    if (job?.status !== 'succeeded') throw new Error(`${slug}: the job ended ${job?.status}: ${job?.error}\n${ctx.trainer.output().slice(-2000)}`);
+    const [version] = await app.database.db.select().from(personaVersions).where(eq(personaVersions.finetuneJobId, job.id));
+    if (!version) throw new Error(`${slug}: the job recorded no version`);
+    const [dataset] = await app.database.db.select({ stats: datasetVersions.stats }).from(datasetVersions).where(eq(datasetVersions.id, job.datasetVersionId!));
+    const stats = dataset!.stats as { lines: number; teacher?: TeacherStats };
+
+    log(`${slug}: evaluating prompt-only and v${version.version} with lore facts`);
+    const facts = FACTS[slug];
+    const promptOnly = (await app.evaluation.evaluate(card, { version: PROMPT_ONLY, model: card.model.base ?? app.config.inference.baseModel }, { facts })).metrics;
+    const adapter = (await app.evaluation.evaluate(card, { version: version.version, model: version.servedModel }, { facts })).metrics;
+    const gateEval = version.metrics?.evaluation;
+    const phases = job.progress?.phases ?? {};
+    const multi = stats.teacher ? stats.teacher.multiTurn / Math.max(1, stats.lines) : 0;
+    const metrics: Record<string, number> = {
+      markers_all_prompt_only: rate(promptOnly.markers_all),
+      markers_all_adapter: rate(adapter.markers_all),
+      markers_all_gain: rate(adapter.markers_all) - rate(promptOnly.markers_all),
+      forbid_rate_prompt_only: promptOnly.forbid_rate,
+      forbid_rate_adapter: adapter.forbid_rate,
+      breaks_adapter: adapter.breaks_rate,
+      distinct2_ratio: adapter.distinct2 / Math.max(1e-9, promptOnly.distinct2),
+      near_duplicate_rate_adapter: adapter.near_duplicate_rate,
+      dataset_lines: stats.lines,
+      dataset_multi_turn_share: round(multi),
+      teacher_acceptance_rate: stats.teacher?.acceptanceRate ?? 0,
+      teacher_tokens_per_s: stats.teacher?.tokensPerS ?? 0,
+      job_wall_s: round(jobWall),
+      dataset_s: phases.dataset_s ?? 0,
+      trainer_s: phases.trainer_s ?? 0,
+      evaluation_s: phases.evaluation_s ?? 0,
+    };
+    if (card.markers.ends_with) metrics.ends_with_adapter = rate(adapter.ends_with);
+    if (promptOnly.lore_facts !== null) metrics.lore_facts_prompt_only = promptOnly.lore_facts;
+    if (adapter.lore_facts !== null) metrics.lore_facts_adapter = adapter.lore_facts;
+    for (const [k, v] of Object.entries(metrics)) metrics[k] = round(v);
+    return {
+      metrics,
+      note: `${slug}: ${stats.lines} lines, v${version.version} ${job.progress?.activated ? 'activated' : 'held back'} by the gate (${isEvaluation(gateEval) ? 'evaluated' : 'not evaluated'}: ${job.progress?.gate ?? ''}).`,
+    };
+  } finally {
+    for (const v of await app.versions.list(benchSlug)) await app.models.remove(v.servedModel).catch(() => undefined);
+    await app.close();
+    await bench.dispose();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+/** A setting's default as the bot uses it (testConfig turns teacher dialogues off). */
+function testConfigDefault(key: 'DATASET_TEACHER_DIALOGUES' | 'DATASET_SYNTHETIC_PER_CHUNK'): number {
+  const c = loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'silent' });
+  return key === 'DATASET_TEACHER_DIALOGUES' ? c.dataset.teacherDialogues : c.dataset.syntheticPerChunk;
+}
+
+function rate(x: number | null): number {
+  return x ?? NaN;
+}
+
+function round(x: number): number {
+  return Math.round(x * 1000) / 1000;
+}
+
