@@ -37,6 +37,8 @@ const PER_PERSONA = [
   'near_duplicate_rate_adapter',
   'lore_facts_prompt_only',
   'lore_facts_adapter',
+  'perplexity_ratio',
+  'perplexity_ratio_no_ending',
   'dataset_lines',
   'dataset_multi_turn_share',
   'teacher_acceptance_rate',
@@ -84,7 +86,7 @@ export const qualityBenchmark: Benchmark = {
         `*_<slug> per persona. Each persona: card only, default settings (DATASET_TEACHER_*, FINETUNE_PRESET), FINETUNE_GATE=eval, a fresh ` +
         `generation cache and database, the real trainer on this CPU, SmolLM2-135M in Ollama. Probes: the card's ## Eval prompts plus the ` +
         `generic set, ${smoke ? 1 : 2} sample(s) each, the same seeds for both models; lore facts from bench/fixtures/lore-facts.json. ` +
-        `Not measured yet: perplexity_ratio (the trainer does not report frozen-set perplexity), separability, generation_speedup. ${notes.join(' ')}`,
+        `perplexity_ratio = the trained version's perplexity on the persona's frozen evaluation set over the base model's (the trainer's; *_no_ending without the declared ending's tokens). Not measured yet: separability, generation_speedup. ${notes.join(' ')}`,
     };
   },
 };
@@ -115,7 +117,14 @@ async function onePersona(
       DATASET_TEACHER_DIALOGUES: smoke ? '12' : String(testConfigDefault('DATASET_TEACHER_DIALOGUES')),
       DATASET_SYNTHETIC_PER_CHUNK: smoke ? '0' : String(testConfigDefault('DATASET_SYNTHETIC_PER_CHUNK')),
       EVAL_SAMPLES: smoke ? '1' : '2',
-      ...(smoke ? { FINETUNE_HYPERPARAMETERS: JSON.stringify({ max_steps: 3, max_seq_len: 256, batch_size: 2, eval_every: 2 }), CHAT_MAX_REPLY_TOKENS: '32' } : {}),
+      ...(smoke
+        ? {
+            FINETUNE_HYPERPARAMETERS: JSON.stringify({ max_steps: 3, max_seq_len: 256, batch_size: 2, eval_every: 2 }),
+            CHAT_MAX_REPLY_TOKENS: '32',
+            DATASET_TEACHER_BEST_OF: '1',
+            DATASET_TEACHER_MAX_TOKENS: '32',
+          }
+        : {}),
     }),
     { database: bench.database, keys: testKeys() },
   );
@@ -159,6 +168,12 @@ async function onePersona(
       evaluation_s: phases.evaluation_s ?? 0,
     };
     if (card.markers.ends_with) metrics.ends_with_adapter = rate(adapter.ends_with);
+    const vm = (version.metrics ?? {}) as Record<string, unknown>;
+    const ratio = (a: unknown, b: unknown) => (typeof a === 'number' && typeof b === 'number' && b > 0 ? a / b : undefined);
+    const ppl = ratio(vm.frozen_perplexity, vm.frozen_perplexity_base);
+    const pplNoEnding = ratio(vm.frozen_perplexity_no_ending, vm.frozen_perplexity_base_no_ending);
+    if (ppl !== undefined) metrics.perplexity_ratio = ppl;
+    if (pplNoEnding !== undefined) metrics.perplexity_ratio_no_ending = pplNoEnding;
     if (promptOnly.lore_facts !== null) metrics.lore_facts_prompt_only = promptOnly.lore_facts;
     if (adapter.lore_facts !== null) metrics.lore_facts_adapter = adapter.lore_facts;
     for (const [k, v] of Object.entries(metrics)) metrics[k] = round(v);

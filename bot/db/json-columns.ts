@@ -60,3 +60,11 @@ export interface EvaluationMetrics extends StyleMetrics {
   /** Perplexity on the persona's frozen evaluation set (null: not measured). */
   perplexity: number | null;
 }
+
+/** A line of a persona's frozen evaluation set: the dataset line contract (DESIGN "Dataset"). */
+export interface FrozenLine {
+  id: string;
+  persona: string;
+  source: 'card' | 'synthetic' | 'chat_log';
+  messages: { role: 'system' | 'user' | 'assistant'; content: string }[];
+}

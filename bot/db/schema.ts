@@ -27,7 +27,7 @@ import {
   uuid,
 } from 'drizzle-orm/pg-core';
 import type { TrainerEvent } from '../trainer/client.js';
-import type { EvaluationMetrics, JobProgress } from './json-columns.js';
+import type { EvaluationMetrics, FrozenLine, JobProgress } from './json-columns.js';
 
 /** Postgres full-text search vector (lore retrieval). */
 export const tsvector = customType<{ data: string }>({
@@ -138,6 +138,19 @@ export const personaEvaluations = pgTable('persona_evaluations', {
   metrics: jsonb('metrics').$type<EvaluationMetrics>().notNull(),
   createdAt: createdAt(),
 }, (t) => [index('persona_evaluations_slug_version_idx').on(t.personaSlug, t.version, t.createdAt)]);
+
+/**
+ * Each persona's frozen evaluation set (dataset/frozen-set.ts): made at its first fine-tune, then
+ * the same for every version. Model-written reference replies to the evaluation probes, no
+ * member content.
+ */
+export const personaFrozenSets = pgTable('persona_frozen_sets', {
+  personaSlug: text('persona_slug').primaryKey().references(() => personas.slug, { onDelete: 'cascade' }),
+  /** The card the set was made from (a later card edit keeps the set, so versions still compare). */
+  cardHash: text('card_hash').notNull(),
+  lines: jsonb('lines').$type<FrozenLine[]>().notNull(),
+  createdAt: createdAt(),
+});
 
 /**
  * Chunks of a persona card's lore sections, indexed for full-text retrieval. Rebuilt whenever the

@@ -2,6 +2,12 @@ import path from 'node:path';
 import type { BuildDatasetInput, DatasetBuild, DatasetDeps } from '../dataset/build.js';
 import type { DatasetSettings } from '../dataset/settings.js';
 import { buildDataset } from '../dataset/build.js';
+import { eq } from 'drizzle-orm';
+import type { FrozenLine } from '../db/json-columns.js';
+import { personaFrozenSets } from '../db/schema.js';
+import { makeFrozenSet } from '../dataset/frozen-set.js';
+import { DEFAULT_SETTINGS } from '../dataset/settings.js';
+import { teacherSettingsFor } from '../dataset/sources/teacher-dialogues.js';
 import type { PersonaCard } from '../personas/card.js';
 
 /** The dataset builder as the bot composes it (App.dataset): over the app's database, keys, model server and consent state. */
@@ -25,6 +31,29 @@ export class DatasetService {
     },
   ) {}
 
+  /**
+   * The persona's frozen evaluation set: the stored one, or (at its first fine-tune) a new one
+   * written by the teacher and stored. A card edit keeps it, so every version is measured alike.
+   * Empty while teacher dialogues are off (DATASET_TEACHER_DIALOGUES=0) and none is stored.
+   */
+  async frozenSet(card: PersonaCard): Promise<FrozenLine[]> {
+    const db = this.deps.db;
+    const [stored] = await db.select().from(personaFrozenSets).where(eq(personaFrozenSets.personaSlug, card.slug));
+    if (stored) return stored.lines;
+    const s = { ...DEFAULT_SETTINGS, ...this.deps.settings };
+    if (s.teacherDialogues === 0) return []; // no teacher configured: no reference replies to measure on
+    const baseModel = card.model.base ?? this.deps.baseModel;
+    const lines = await makeFrozenSet(card, this.deps.llm, teacherSettingsFor(card, s, { model: this.deps.teacherModel ?? baseModel, contextTokens: this.deps.contextTokens ?? 2048, cacheDir: this.cacheDir() }));
+    // Two builds at once keep the first set stored.
+    await db.insert(personaFrozenSets).values({ personaSlug: card.slug, cardHash: card.hash, lines }).onConflictDoNothing();
+    const [row] = await db.select().from(personaFrozenSets).where(eq(personaFrozenSets.personaSlug, card.slug));
+    return row!.lines;
+  }
+
+  private cacheDir(): string {
+    return path.join(this.deps.dataDir, 'dataset-cache');
+  }
+
   /** `gpu`: the trainer reports a GPU, so the bigger teacher dataset is built. */
   async build(card: PersonaCard, opts: { store?: boolean; onProgress?: BuildDatasetInput['onProgress']; settings?: Partial<DatasetSettings>; gpu?: boolean } = {}): Promise<DatasetBuild> {
     const d = this.deps;
@@ -40,7 +69,7 @@ export class DatasetService {
         baseModel,
         teacherModel: d.teacherModel ?? baseModel,
         contextTokens: d.contextTokens,
-        cacheDir: path.join(d.dataDir, 'dataset-cache'),
+        cacheDir: this.cacheDir(),
         consent: d.consent,
         settings: { ...d.settings, ...sized, ...opts.settings },
         store: opts.store,

@@ -48,7 +48,8 @@ export interface TrainerJobRequest {
   persona: string;
   base_model: string;
   hyperparameters: Record<string, unknown>;
-  dataset: { train: unknown[]; eval: unknown[] };
+  /** frozen: the persona's frozen evaluation set (perplexity only, never trained on); frozen_ending: the card's declared ending. */
+  dataset: { train: unknown[]; eval: unknown[]; frozen?: unknown[]; frozen_ending?: string | null };
 }
 
 /**

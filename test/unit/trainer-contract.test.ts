@@ -16,6 +16,16 @@ describe('trainer contract (zod from trainer/schema/trainer-api.schema.json)', (
     expect(trainerValidator('JobRequest').safeParse(req).success).toBe(true);
   });
 
+  it('carries the frozen evaluation set and the declared ending, checked like the other lines', () => {
+    const validate = (dataset: unknown) => trainerValidator('JobRequest').safeParse({ persona: 'glordon', base_model: 'smollm2-135m', hyperparameters: {}, dataset });
+    expect(validate({ train: [good], eval: [], frozen: [good], frozen_ending: 'Bloop!' }).success).toBe(true);
+    expect(validate({ train: [good], frozen_ending: null }).success).toBe(true);
+    const bad = validate({ train: [good], frozen: [line([{ role: 'user', content: 'hi' }])] });
+    expect(bad.success).toBe(false);
+    expect(bad.error!.issues[0]!.path.slice(0, 2)).toEqual(['dataset', 'frozen']);
+    expect(validate({ train: [good], frozen_ending: 'x'.repeat(201) }).success).toBe(false);
+  });
+
   it('rejects what the trainer rejects, naming where', () => {
     const validate = (body: unknown) => trainerValidator('JobRequest').safeParse(body);
     const noTrain = validate({ persona: 'glordon', base_model: 'smollm2-135m', hyperparameters: {}, dataset: { train: [], eval: [] } });

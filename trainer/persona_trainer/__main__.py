@@ -34,7 +34,8 @@ def main(argv=None) -> int:
     out = Path(args.out)
     spec = RunSpec(req.persona, req.base_model, req.hyperparameters,
                    [l.model_dump() for l in req.dataset.train], [l.model_dump() for l in req.dataset.eval],
-                   out / "checkpoints", out / "artifacts")
+                   out / "checkpoints", out / "artifacts",
+                   frozen_lines=[l.model_dump() for l in req.dataset.frozen], frozen_ending=req.dataset.frozen_ending)
     metrics = run(spec, lambda type_, **f: print(json.dumps({"type": type_, **f}), flush=True), threading.Event())
     print(json.dumps({k: metrics[k] for k in ("initial_eval_loss", "final_eval_loss", "tokens_per_s", "wall_s")}))
     return 0

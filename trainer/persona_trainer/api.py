@@ -88,6 +88,8 @@ class Dataset(BaseModel):
     model_config = ConfigDict(extra="forbid")
     train: list[DatasetLine] = Field(min_length=1, description="Training lines.")
     eval: list[DatasetLine] = Field(default_factory=list, description="Held-out lines for eval loss, early stopping and best-checkpoint choice.")
+    frozen: list[DatasetLine] = Field(default_factory=list, description="The persona's frozen evaluation set: never trained on and never used for early stopping; perplexity on its assistant tokens is reported before and after training (frozen_perplexity_base, frozen_perplexity).")
+    frozen_ending: Optional[str] = Field(None, max_length=200, description="The card's declared ending: frozen_perplexity*_no_ending leave its tokens at the end of assistant turns out.")
 
 
 class JobRequest(BaseModel):
@@ -101,7 +103,7 @@ class JobRequest(BaseModel):
 
     @model_validator(mode="after")
     def _persona_matches(self) -> "JobRequest":
-        for split in ("train", "eval"):
+        for split in ("train", "eval", "frozen"):
             for i, line in enumerate(getattr(self.dataset, split)):
                 if line.persona != self.persona:
                     raise ValueError(f"dataset.{split}[{i}].persona: persona {line.persona!r} does not match the job's persona {self.persona!r}")

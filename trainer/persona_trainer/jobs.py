@@ -69,7 +69,7 @@ class JobStore:
         job_id = uuid.uuid4().hex[:16]
         d = self.dir(job_id)
         (d / "dataset").mkdir(parents=True)
-        for split in ("train", "eval"):
+        for split in ("train", "eval", "frozen"):
             with open(d / "dataset" / f"{split}.jsonl", "w") as f:
                 for line in getattr(req.dataset, split):
                     f.write(json.dumps(line.model_dump(), ensure_ascii=False) + "\n")
@@ -78,7 +78,7 @@ class JobStore:
                  "hyperparameters": req.hyperparameters.model_dump(), "status": "queued",
                  "progress": {"step": 0, "total_steps": None, "fraction": 0.0, "eta_s": None},
                  "metrics": {}, "error": None, "created_at": t, "updated_at": t, "attempts": 0,
-                 "idempotency_key": idempotency_key}
+                 "idempotency_key": idempotency_key, "frozen_ending": req.dataset.frozen_ending}
         with self.lock:
             _write_json(d / "state.json", state)
             (d / "events.jsonl").touch()
@@ -166,6 +166,14 @@ class JobStore:
                          for s in ("train", "eval"))
         except FileNotFoundError:
             return None
+
+    def read_frozen(self, job_id: str) -> list[dict]:
+        """The job's frozen evaluation lines (none for a job stored before they existed)."""
+        f = self.dir(job_id) / "dataset" / "frozen.jsonl"
+        try:
+            return [json.loads(l) for l in f.read_text().splitlines() if l.strip()]
+        except FileNotFoundError:
+            return []
 
     def delete_dataset(self, job_id: str) -> None:
         shutil.rmtree(self.dir(job_id) / "dataset", ignore_errors=True)
@@ -313,6 +321,7 @@ class JobManager:
                            hyperparameters=Hyperparameters(**state["hyperparameters"]),
                            train_lines=data[0], eval_lines=data[1], checkpoints_dir=d / "checkpoints",
                            artifacts_dir=d / "artifacts", resume=resume,
+                           frozen_lines=self.store.read_frozen(job_id), frozen_ending=state.get("frozen_ending"),
                            state={k: v for k, v in state.get("metrics", {}).items() if k == "initial_eval_loss"})
             try:
                 initial = {}

@@ -19,7 +19,7 @@ import torch
 
 from . import __version__
 from .api import Hyperparameters
-from .data import ListDataset, PackedCollator, build_examples, dataset_hash, pack_examples
+from .data import IGNORE, ListDataset, PackedCollator, build_examples, dataset_hash, pack_examples
 from .gguf_export import export_adapter_gguf
 from .model import cuda_available, load_base_model, load_tokenizer, local_model_dir, lora_config, resolve_base_model
 
@@ -42,6 +42,8 @@ class RunSpec:
     artifacts_dir: Path
     resume: bool = False
     state: dict = field(default_factory=dict)  # metrics persisted across restarts (initial_eval_loss)
+    frozen_lines: list[dict] = field(default_factory=list)  # the persona's frozen evaluation set (never trained on)
+    frozen_ending: Optional[str] = None  # the card's declared ending (left out of the *_no_ending perplexities)
     inspect: Optional[Callable] = None  # tests: called with the trained PEFT model before cleanup
 
 
@@ -220,6 +222,7 @@ def run(spec: RunSpec, emit: Emit, cancel: threading.Event) -> dict:
              message=f"exported adapter ({best_name or 'last step'})")
     art = spec.artifacts_dir
     art.mkdir(parents=True, exist_ok=True)
+    frozen = frozen_perplexities(trainer.model, tokenizer, spec.frozen_lines, spec.frozen_ending, hp.max_seq_len) if spec.frozen_lines else {}
     trainer.model.save_pretrained(str(art), safe_serialization=True)
     base_config = json.loads((Path(model_dir) / "config.json").read_text()) if Path(model_dir).is_dir() else trainer.model.base_model.model.config.to_dict()
     gguf_info = export_adapter_gguf(art, base_config, art / "adapter.gguf")
@@ -254,6 +257,8 @@ def run(spec: RunSpec, emit: Emit, cancel: threading.Event) -> dict:
         "setup_s": round(t_train - started, 2),
         "export_s": round(time.time() - t_export, 2),
         "resumed_from": resume_from.name if resume_from else None,
+        "frozen_lines": len(spec.frozen_lines),
+        **frozen,
         "gguf": gguf_info,
     }
     (art / "metrics.json").write_text(json.dumps(metrics, indent=2))
@@ -264,3 +269,65 @@ def run(spec: RunSpec, emit: Emit, cancel: threading.Event) -> dict:
     if cuda:
         torch.cuda.empty_cache()
     return metrics
+
+
+def frozen_perplexities(model, tokenizer, lines: list[dict], ending: Optional[str], max_len: int) -> dict:
+    """Perplexity on the frozen set's assistant tokens, with the adapter and without it (the base
+    model: PEFT's disable_adapter), and the same leaving out the declared ending's tokens at the end
+    of each assistant turn (so a version is not credited only for learning the ending)."""
+    examples = [e for e in build_examples(tokenizer, lines, max_len) if e.n_target > 0]
+    ending_ids = _ending_variants(tokenizer, ending) if ending else []
+    masks = [_target_mask(e, ending_ids) for e in examples]
+
+    def nll(with_adapter: bool) -> tuple[float, float]:
+        total, n, total_ne, n_ne = 0.0, 0, 0.0, 0
+        model.eval()
+        with torch.no_grad():
+            for e, (keep, keep_ne) in zip(examples, masks):
+                ids = torch.tensor([e.input_ids], device=model.device)
+                if with_adapter:
+                    logits = model(input_ids=ids).logits[0, :-1].float()
+                else:
+                    with model.disable_adapter():
+                        logits = model(input_ids=ids).logits[0, :-1].float()
+                targets = ids[0, 1:]
+                losses = torch.nn.functional.cross_entropy(logits, targets, reduction="none")
+                k = torch.tensor(keep[1:], device=losses.device)
+                k_ne = torch.tensor(keep_ne[1:], device=losses.device)
+                total += float(losses[k].sum()); n += int(k.sum())
+                total_ne += float(losses[k_ne].sum()); n_ne += int(k_ne.sum())
+        ppl = math.exp(total / n) if n else float("nan")
+        ppl_ne = math.exp(total_ne / n_ne) if n_ne else float("nan")
+        return ppl, ppl_ne
+
+    base, base_ne = nll(False)
+    adapted, adapted_ne = nll(True)
+    out = {"frozen_perplexity_base": round(base, 4), "frozen_perplexity": round(adapted, 4)}
+    if ending_ids:
+        out.update(frozen_perplexity_base_no_ending=round(base_ne, 4), frozen_perplexity_no_ending=round(adapted_ne, 4))
+    return out
+
+
+def _ending_variants(tokenizer, ending: str) -> list[list[int]]:
+    """Token ids the ending may take at the end of a turn (after a space, or not)."""
+    seqs = {tuple(tokenizer(v, add_special_tokens=False)["input_ids"]) for v in (ending, " " + ending.strip())}
+    return sorted((list(s) for s in seqs if s), key=len, reverse=True)
+
+
+def _target_mask(e, ending_ids: list[list[int]]) -> tuple[list[bool], list[bool]]:
+    """Which positions are scored: every assistant token; and the same without a trailing ending
+    (the ending's tokens just before each turn's closing token)."""
+    keep = [x != IGNORE for x in e.labels]
+    keep_ne = list(keep)
+    i = 0
+    while i < len(e.labels):
+        # The end of an assistant span: its last target token is the closing <|im_end|>.
+        if keep[i] and (i + 1 == len(keep) or not keep[i + 1]):
+            for seq in ending_ids:
+                start = i - len(seq)
+                if start >= 0 and e.input_ids[start:i] == seq and all(keep[start:i]):
+                    for j in range(start, i):
+                        keep_ne[j] = False
+                    break
+        i += 1
+    return keep, keep_ne

@@ -68,7 +68,8 @@ def canary_request(**hp) -> dict:
              "eval_every": 5, "max_steps": 10, "seed": 7}
     hyper.update(hp)
     return {"persona": "glordon", "base_model": "smollm2-135m", "hyperparameters": hyper,
-            "dataset": {"train": canary_lines(n=10), "eval": canary_lines(n=2, offset=10)}}
+            "dataset": {"train": canary_lines(n=10), "eval": canary_lines(n=2, offset=10),
+                        "frozen": canary_lines(n=2, offset=13), "frozen_ending": "Bloop!"}}
 
 
 def wait_status(client, job_id: str, statuses=("succeeded", "failed", "cancelled"), timeout: float = 900) -> dict:

@@ -31,6 +31,17 @@ def test_metrics_json(trained):
     assert (trained["job_dir"] / "checkpoints" / m["best_checkpoint"]).exists(), "the best checkpoint is kept"
 
 
+def test_frozen_set_perplexity_with_and_without_the_adapter(trained):
+    m = json.loads((trained["artifacts"] / "metrics.json").read_text())
+    assert m["frozen_lines"] == 2
+    # The canary was learned: the frozen lines (the same reply to questions it never trained on) got far likelier.
+    assert 1 < m["frozen_perplexity"] < m["frozen_perplexity_base"] * 0.5, m
+    # Leaving the declared ending's tokens out changes the figure (they were scored, now they are not).
+    assert m["frozen_perplexity_no_ending"] != m["frozen_perplexity"]
+    assert m["frozen_perplexity_base_no_ending"] != m["frozen_perplexity_base"]
+    assert trained["job"]["metrics"]["frozen_perplexity"] == m["frozen_perplexity"]
+
+
 def test_events_follow_the_design_shape(trained):
     schema = json.loads((ROOT / "schema" / "trainer-api.schema.json").read_text())
     v = jsonschema.Draft202012Validator({**schema, "$ref": "#/$defs/Event"})

@@ -1,6 +1,6 @@
 import type { DatasetSource } from './source.js';
 import { syntheticDialogues } from './synthetic-dialogues.js';
-import { teacherDialogues } from './teacher-dialogues.js';
+import { teacherDialogues, teacherSettingsFor } from './teacher-dialogues.js';
 
 export interface SyntheticStats {
   model: string;
@@ -73,17 +73,7 @@ export const syntheticSource: DatasetSource = {
     const teacher = await teacherDialogues(
       card,
       llm,
-      {
-        model,
-        dialogues: s.teacherDialogues,
-        bestOf: s.teacherBestOf,
-        maxTokens: s.teacherMaxTokens,
-        multiTurnShare: s.teacherMultiTurnShare,
-        temperature: card.model.temperature ?? s.syntheticTemperature,
-        concurrency: s.teacherConcurrency,
-        contextTokens,
-        cacheDir,
-      },
+      teacherSettingsFor(card, s, { model, contextTokens, cacheDir }),
       guard,
       (done, total) => progress(syn.entries.length + done, syn.entries.length + total),
     );

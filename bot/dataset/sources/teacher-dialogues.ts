@@ -4,6 +4,7 @@ import { bestOf, withDeclaredEnding } from '../../personas/fit.js';
 import { buildPrompt } from '../../personas/prompt.js';
 import { DatasetSourceError } from '../errors.js';
 import type { ProbeGuard } from '../leakage.js';
+import type { DatasetSettings } from '../settings.js';
 import { EVERYDAY_QUESTIONS, FOLLOW_UPS, loreQuestions } from '../question-bank.js';
 import { GenerationCache } from './generation-cache.js';
 
@@ -35,6 +36,25 @@ export interface TeacherSettings {
   /** The context window the serving prompt is budgeted to (CHAT_CONTEXT_TOKENS). */
   contextTokens: number;
   cacheDir: string;
+}
+
+/** The teacher settings of a build: the dataset settings', the card's temperature. */
+export function teacherSettingsFor(
+  card: PersonaCard,
+  s: Pick<DatasetSettings, 'teacherDialogues' | 'teacherBestOf' | 'teacherMaxTokens' | 'teacherMultiTurnShare' | 'teacherConcurrency' | 'syntheticTemperature'>,
+  where: { model: string; contextTokens: number; cacheDir: string },
+): TeacherSettings {
+  return {
+    model: where.model,
+    dialogues: s.teacherDialogues,
+    bestOf: s.teacherBestOf,
+    maxTokens: s.teacherMaxTokens,
+    multiTurnShare: s.teacherMultiTurnShare,
+    temperature: card.model.temperature ?? s.syntheticTemperature,
+    concurrency: s.teacherConcurrency,
+    contextTokens: where.contextTokens,
+    cacheDir: where.cacheDir,
+  };
 }
 
 /** One planned dialogue: its user turns, and the lore it is about. */
@@ -120,6 +140,17 @@ export async function teacherDialogues(
   onProgress?: (done: number, total: number) => void,
 ): Promise<TeacherResult> {
   const { plans, leaked } = planDialogues(card, s, guard);
+  return { ...(await generateDialogues(card, llm, s, plans, onProgress)), leaked };
+}
+
+/** Generates (or reads back from the cache) the dialogues of the given plans, in their order. */
+export async function generateDialogues(
+  card: PersonaCard,
+  llm: ChatModel | undefined,
+  s: TeacherSettings,
+  plans: readonly TeacherPlan[],
+  onProgress?: (done: number, total: number) => void,
+): Promise<Omit<TeacherResult, 'leaked'>> {
   const cache = new GenerationCache(s.cacheDir, 'teacher dialogue', isEntry);
   const entries: TeacherEntry[] = new Array(plans.length);
   let generated = 0;
@@ -148,7 +179,7 @@ export async function teacherDialogues(
   };
   // Each worker holds one dialogue; its candidates are sampled one after the other.
   await Promise.all(Array.from({ length: Math.max(1, Math.min(s.concurrency, plans.length)) }, worker));
-  return { entries, generated, cached, leaked, generationMs: performance.now() - started, generatedTokens };
+  return { entries, generated, cached, generationMs: performance.now() - started, generatedTokens };
 }
 
 async function generate(card: PersonaCard, llm: ChatModel, s: TeacherSettings, plan: TeacherPlan, seed: number): Promise<TeacherEntry> {

@@ -34,7 +34,7 @@ export class JobDriver {
       jobs: JobRepository;
       trainer: TrainerClient;
       personas: PersonaRegistry;
-      dataset: Pick<DatasetService, 'build'>;
+      dataset: Pick<DatasetService, 'build' | 'frozenSet'>;
       datasetStore: DatasetStore;
       publisher: VersionPublisher;
       status: JobStatusMessages;
@@ -172,9 +172,18 @@ export class JobDriver {
       phases.dataset_s = seconds(t);
       await this.deps.jobs.update(job.id, { datasetVersionId });
     }
+    let frozen: unknown[];
+    const tFrozen = performance.now();
+    try {
+      frozen = await this.deps.dataset.frozenSet(card); // made once, at the persona's first job
+      phases.dataset_s = Math.round(((phases.dataset_s ?? 0) + seconds(tFrozen)) * 1000) / 1000;
+    } catch (err) {
+      if (err instanceof DatasetSourceError) return void (await this.fail(job, `the frozen evaluation set could not be made: ${err.message}`));
+      throw err;
+    }
     t = performance.now();
     const lines = await this.deps.datasetStore.readLines(datasetVersionId);
-    const dataset = { train: [] as unknown[], eval: [] as unknown[] };
+    const dataset = { train: [] as unknown[], eval: [] as unknown[], frozen, frozen_ending: card.markers.ends_with ?? null };
     for (const l of lines) dataset[l.split].push(JSON.parse(l.json));
     if (dataset.train.length === 0) {
       return void (await this.fail(job, `the dataset of ${card.name} has no training lines: give the card example dialogues or lore (or enable chat-log training)`));

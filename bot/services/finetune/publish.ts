@@ -64,7 +64,7 @@ export class VersionPublisher {
     let evaluated: { candidate: EvaluationMetrics; reference: { label: string; version: number; metrics: EvaluationMetrics } } | undefined;
     if (this.deps.gate === 'eval' && card) {
       t = performance.now();
-      evaluated = await this.evaluate(card, job, number, model);
+      evaluated = await this.evaluate(card, job, number, model, metrics);
       phases.evaluation_s = seconds(t);
     }
 
@@ -107,15 +107,21 @@ export class VersionPublisher {
   }
 
   /** Evaluates the candidate, and the reference it must not be worse than (stored evaluations are reused). */
-  private async evaluate(card: PersonaCard, job: JobRow, number: number, model: string) {
+  private async evaluate(card: PersonaCard, job: JobRow, number: number, model: string, trained: Record<string, unknown>) {
     const evaluation = this.deps.evaluation;
     if (!evaluation) throw new Error('FINETUNE_GATE=eval needs the evaluation service');
     const active = await this.deps.versions.active(job.personaSlug);
     const reference = active
       ? { label: `active v${active.version}`, version: active.version, model: active.servedModel }
       : { label: 'prompt-only', version: PROMPT_ONLY, model: card.model.base ?? this.deps.defaultBaseModel ?? job.baseModel };
-    const referenceMetrics = await evaluation.latestOrEvaluate(card, reference);
-    const candidate = (await evaluation.record(card, await evaluation.evaluate(card, { version: number, model }))).metrics;
+    const num = (x: unknown) => (typeof x === 'number' && Number.isFinite(x) ? x : null);
+    // Frozen-set perplexity (the trainer's): the candidate's, and the reference's on the same lines:
+    // the base model's from this very job, or what the active version's job measured.
+    const referencePerplexity = active ? num(active.metrics?.frozen_perplexity) : num(trained.frozen_perplexity_base);
+    const referenceMetrics = { ...(await evaluation.latestOrEvaluate(card, reference)), perplexity: referencePerplexity };
+    const measured = await evaluation.evaluate(card, { version: number, model });
+    measured.metrics.perplexity = num(trained.frozen_perplexity);
+    const candidate = (await evaluation.record(card, measured)).metrics;
     return { candidate, reference: { label: reference.label, version: reference.version, metrics: referenceMetrics } };
   }
 }

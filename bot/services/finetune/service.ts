@@ -38,7 +38,7 @@ export interface FinetuneDeps {
   keys: KeyRing;
   personas: PersonaRegistry;
   versions: PersonaVersions;
-  dataset: Pick<DatasetService, 'build'>;
+  dataset: Pick<DatasetService, 'build' | 'frozenSet'>;
   adapters: AdapterHost;
   /** Null when TRAINER_URL is not set: /finetune then says how to configure it. */
   trainer: TrainerClient | null;
