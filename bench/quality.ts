@@ -5,6 +5,9 @@ import { eq } from 'drizzle-orm';
 import { createApp } from '../bot/app.js';
 import { datasetVersions, finetuneJobs, personaVersions } from '../bot/db/schema.js';
 import { loadConfig } from '../bot/config.js';
+import { DatasetStore } from '../bot/db/dataset-store.js';
+import type { PersonaCard } from '../bot/personas/card.js';
+import { StyleClassifier, stripMarkers } from '../bot/personas/separability.js';
 import type { TeacherStats } from '../bot/dataset/sources/synthetic.js';
 import { isEvaluation, PROMPT_ONLY, type LoreFacts } from '../bot/services/evaluation.js';
 import { testConfig, testKeys } from '../test/support/db.js';
@@ -39,6 +42,8 @@ const PER_PERSONA = [
   'lore_facts_adapter',
   'perplexity_ratio',
   'perplexity_ratio_no_ending',
+  'separability_adapter',
+  'separability_prompt_only',
   'dataset_lines',
   'dataset_multi_turn_share',
   'teacher_acceptance_rate',
@@ -50,12 +55,13 @@ const PER_PERSONA = [
 ] as const;
 
 /** Which way is worse, for the worst-over-personas figure (job times: the longest). */
-const LOWER_IS_WORSE = new Set(['markers_all_prompt_only', 'lore_facts_prompt_only', 'markers_all_adapter', 'markers_all_gain', 'ends_with_adapter', 'distinct2_ratio', 'lore_facts_adapter', 'dataset_lines', 'dataset_multi_turn_share', 'teacher_acceptance_rate', 'teacher_tokens_per_s']);
+const LOWER_IS_WORSE = new Set(['markers_all_prompt_only', 'lore_facts_prompt_only', 'markers_all_adapter', 'markers_all_gain', 'ends_with_adapter', 'distinct2_ratio', 'lore_facts_adapter', 'separability_adapter', 'separability_prompt_only', 'dataset_lines', 'dataset_multi_turn_share', 'teacher_acceptance_rate', 'teacher_tokens_per_s']);
 
 export const qualityBenchmark: Benchmark = {
   name: 'quality',
   description: 'shipped personas, card only: prompt-only vs the default fine-tune, on eval prompts the training never saw',
-  metrics: [...PER_PERSONA],
+  // Separability needs two personas, so the smoke size (one) cannot report it.
+  metrics: PER_PERSONA.filter((m) => !m.startsWith('separability')),
   async run({ smoke, log }) {
     const slugs = smoke ? ['glordon'] : readdirSync('persona-data').filter((f) => f.endsWith('.md')).map((f) => f.slice(0, -3)).sort();
     const ollama = benchOllama();
@@ -63,14 +69,26 @@ export const qualityBenchmark: Benchmark = {
     const trainer = await startTrainer();
     const perPersona: Record<string, Record<string, number>> = {};
     const notes: string[] = [];
+    const styles: PersonaStyle[] = [];
     try {
       for (const slug of slugs) {
         const r = await onePersona(slug, { smoke, log, ollama, trainer });
         perPersona[slug] = r.metrics;
         notes.push(r.note);
+        styles.push(r.style);
       }
     } finally {
       await trainer.stop();
+    }
+    // Separability needs two personas or more (not at the smoke size).
+    if (styles.length > 1) {
+      const clf = StyleClassifier.fit(styles.flatMap((p) => p.train.map((text) => ({ persona: p.slug, text: stripMarkers(p.card, text) }))));
+      for (const p of styles) {
+        const of = (replies: string[]) => clf.accuracy(replies.map((text) => ({ persona: p.slug, text: stripMarkers(p.card, text) })));
+        perPersona[p.slug]!.separability_adapter = round(of(p.adapter));
+        perPersona[p.slug]!.separability_prompt_only = round(of(p.promptOnly));
+      }
+      notes.push(`Separability: a nearest-centroid classifier over word and character 3-gram tf-idf, declared markers and names stripped, trained on each persona's dataset replies; chance = ${round(1 / styles.length)}.`);
     }
     const metrics: Record<string, number> = {};
     for (const name of PER_PERSONA) {
@@ -86,7 +104,7 @@ export const qualityBenchmark: Benchmark = {
         `*_<slug> per persona. Each persona: card only, default settings (DATASET_TEACHER_*, FINETUNE_PRESET), FINETUNE_GATE=eval, a fresh ` +
         `generation cache and database, the real trainer on this CPU, SmolLM2-135M in Ollama. Probes: the card's ## Eval prompts plus the ` +
         `generic set, ${smoke ? 1 : 2} sample(s) each, the same seeds for both models; lore facts from bench/fixtures/lore-facts.json. ` +
-        `perplexity_ratio = the trained version's perplexity on the persona's frozen evaluation set over the base model's (the trainer's; *_no_ending without the declared ending's tokens). Not measured yet: separability, generation_speedup. ${notes.join(' ')}`,
+        `perplexity_ratio = the trained version's perplexity on the persona's frozen evaluation set over the base model's (the trainer's; *_no_ending without the declared ending's tokens). Not measured yet: generation_speedup. ${notes.join(' ')}`,
     };
   },
 };
@@ -94,7 +112,7 @@ export const qualityBenchmark: Benchmark = {
 async function onePersona(
   slug: string,
   ctx: { smoke: boolean; log: (l: string) => void; ollama: { host: string; baseModel: string }; trainer: { url: string; token: string; output(): string } },
-): Promise<{ metrics: Record<string, number>; note: string }> {
+): Promise<{ metrics: Record<string, number>; note: string; style: PersonaStyle }> {
   const { smoke, log } = ctx;
   const bench = await benchDatabase(`quality-${slug}`);
   const dataDir = mkdtempSync(path.join(os.tmpdir(), `bench-quality-${slug}-`)); // cold: an empty generation cache
@@ -144,8 +162,13 @@ async function onePersona(
 
     log(`${slug}: evaluating prompt-only and v${version.version} with lore facts`);
     const facts = FACTS[slug];
-    const promptOnly = (await app.evaluation.evaluate(card, { version: PROMPT_ONLY, model: card.model.base ?? app.config.inference.baseModel }, { facts })).metrics;
-    const adapter = (await app.evaluation.evaluate(card, { version: version.version, model: version.servedModel }, { facts })).metrics;
+    const promptOnlyEval = await app.evaluation.evaluate(card, { version: PROMPT_ONLY, model: card.model.base ?? app.config.inference.baseModel }, { facts });
+    const adapterEval = await app.evaluation.evaluate(card, { version: version.version, model: version.servedModel }, { facts });
+    const promptOnly = promptOnlyEval.metrics;
+    const adapter = adapterEval.metrics;
+    const trainReplies = (await new DatasetStore(app.database.db, app.keys).readLines(job.datasetVersionId!))
+      .filter((l) => l.split === 'train')
+      .flatMap((l) => (JSON.parse(l.json) as { messages: { role: string; content: string }[] }).messages.filter((m) => m.role === 'assistant').map((m) => m.content));
     const gateEval = version.metrics?.evaluation;
     const phases = job.progress?.phases ?? {};
     const multi = stats.teacher ? stats.teacher.multiTurn / Math.max(1, stats.lines) : 0;
@@ -179,6 +202,7 @@ async function onePersona(
     for (const [k, v] of Object.entries(metrics)) metrics[k] = round(v);
     return {
       metrics,
+      style: { slug, card, train: trainReplies, promptOnly: promptOnlyEval.replies.map((r) => r.text), adapter: adapterEval.replies.map((r) => r.text) },
       note: `${slug}: ${stats.lines} lines, v${version.version} ${job.progress?.activated ? 'activated' : 'held back'} by the gate (${isEvaluation(gateEval) ? 'evaluated' : 'not evaluated'}: ${job.progress?.gate ?? ''}).`,
     };
   } finally {
@@ -187,6 +211,15 @@ async function onePersona(
     await bench.dispose();
     rmSync(dataDir, { recursive: true, force: true });
   }
+}
+
+/** What separability is measured on: a persona's training replies and both models' eval replies. */
+interface PersonaStyle {
+  slug: string;
+  card: PersonaCard;
+  train: string[];
+  promptOnly: string[];
+  adapter: string[];
 }
 
 /** A setting's default as the bot uses it (testConfig turns teacher dialogues off). */

@@ -1,3 +1,4 @@
+import { escapeRegExp } from '../core/text.js';
 import { z } from 'zod';
 import { CardError, SLUG, frontMatterSchema, parseCard } from './card.js';
 import type { PersonaCard, Turn } from './card.js';
@@ -448,10 +449,6 @@ export function parseMesExample(src: string, name: string): Turn[][] {
 
 function formatDialogue(dialogue: Turn[]): string {
   return dialogue.map((t) => `${t.role === 'user' ? '{{user}}' : '{{char}}'}: ${t.content}`).join('\n');
-}
-
-function escapeRegExp(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
 function defaultEvalPrompts(hasScenario: boolean): string[] {
