@@ -21,7 +21,8 @@ export async function benchDatabase(name: string, opts: { durable?: boolean; poo
   const durable = opts.durable ?? true;
   const cluster = process.env.BENCH_DATABASE_URL ? undefined : await startPostgresCluster({ durable });
   const adminUrl = process.env.BENCH_DATABASE_URL ?? cluster!.url;
-  const dbName = `bench_${name}_${process.pid}`;
+  // An identifier, not a string: anything but [a-z0-9_] (a persona slug's '-') would be SQL.
+  const dbName = `bench_${name.toLowerCase().replace(/[^a-z0-9_]/g, '_')}_${process.pid}`;
   const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
   await admin.unsafe(`drop database if exists ${dbName}`);
   await admin.unsafe(`create database ${dbName}`);
