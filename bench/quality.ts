@@ -44,6 +44,12 @@ const PER_PERSONA = [
   'perplexity_ratio_no_ending',
   'separability_adapter',
   'separability_prompt_only',
+  // The same version served with the trained layout (no example dialogues: ADAPTER_PROMPT=trained).
+  'markers_all_adapter_trained_prompt',
+  'ends_with_adapter_trained_prompt',
+  'breaks_adapter_trained_prompt',
+  'distinct2_ratio_trained_prompt',
+  'lore_facts_adapter_trained_prompt',
   'dataset_lines',
   'dataset_multi_turn_share',
   'teacher_acceptance_rate',
@@ -55,15 +61,20 @@ const PER_PERSONA = [
 ] as const;
 
 /** Which way is worse, for the worst-over-personas figure (job times: the longest). */
-const LOWER_IS_WORSE = new Set(['markers_all_prompt_only', 'lore_facts_prompt_only', 'markers_all_adapter', 'markers_all_gain', 'ends_with_adapter', 'distinct2_ratio', 'lore_facts_adapter', 'separability_adapter', 'separability_prompt_only', 'dataset_lines', 'dataset_multi_turn_share', 'teacher_acceptance_rate', 'teacher_tokens_per_s']);
+const LOWER_IS_WORSE = new Set(['markers_all_prompt_only', 'lore_facts_prompt_only', 'markers_all_adapter', 'markers_all_gain', 'ends_with_adapter', 'distinct2_ratio', 'lore_facts_adapter', 'separability_adapter', 'separability_prompt_only', 'markers_all_adapter_trained_prompt', 'ends_with_adapter_trained_prompt', 'distinct2_ratio_trained_prompt', 'lore_facts_adapter_trained_prompt', 'dataset_lines', 'dataset_multi_turn_share', 'teacher_acceptance_rate', 'teacher_tokens_per_s']);
 
 export const qualityBenchmark: Benchmark = {
   name: 'quality',
   description: 'shipped personas, card only: prompt-only vs the default fine-tune, on eval prompts the training never saw',
-  // Separability needs two personas, so the smoke size (one) cannot report it.
-  metrics: PER_PERSONA.filter((m) => !m.startsWith('separability')),
+  // Separability needs two personas, so the smoke size (one) cannot report it; the second prompt layout is measured at full size only.
+  metrics: PER_PERSONA.filter((m) => !m.startsWith('separability') && !m.endsWith('_trained_prompt')),
   async run({ smoke, log }) {
-    const slugs = smoke ? ['glordon'] : readdirSync('persona-data').filter((f) => f.endsWith('.md')).map((f) => f.slice(0, -3)).sort();
+    const shipped = readdirSync('persona-data').filter((f) => f.endsWith('.md')).map((f) => f.slice(0, -3)).sort();
+    // BENCH_QUALITY_PERSONAS=a,b: a subset of the shipped personas (a full run is long on a CPU).
+    const only = process.env.BENCH_QUALITY_PERSONAS?.split(',').map((s) => s.trim()).filter(Boolean);
+    const unknown = only?.filter((s) => !shipped.includes(s)) ?? [];
+    if (unknown.length) throw new Error(`BENCH_QUALITY_PERSONAS: no shipped persona ${unknown.join(', ')} (shipped: ${shipped.join(', ')})`);
+    const slugs = smoke ? ['glordon'] : (only ?? shipped);
     const ollama = benchOllama();
     log('trainer service (cached virtualenv)');
     const trainer = await startTrainer();
@@ -163,7 +174,8 @@ async function onePersona(
     log(`${slug}: evaluating prompt-only and v${version.version} with lore facts`);
     const facts = FACTS[slug];
     const promptOnlyEval = await app.evaluation.evaluate(card, { version: PROMPT_ONLY, model: card.model.base ?? app.config.inference.baseModel }, { facts });
-    const adapterEval = await app.evaluation.evaluate(card, { version: version.version, model: version.servedModel }, { facts });
+    const adapterEval = await app.evaluation.evaluate(card, { version: version.version, model: version.servedModel }, { facts, shape: 'few-shot' });
+    const trainedShape = smoke ? undefined : (await app.evaluation.evaluate(card, { version: version.version, model: version.servedModel }, { facts, shape: 'trained' })).metrics;
     const promptOnly = promptOnlyEval.metrics;
     const adapter = adapterEval.metrics;
     const trainReplies = (await new DatasetStore(app.database.db, app.keys).readLines(job.datasetVersionId!))
@@ -191,6 +203,13 @@ async function onePersona(
       evaluation_s: phases.evaluation_s ?? 0,
     };
     if (card.markers.ends_with) metrics.ends_with_adapter = rate(adapter.ends_with);
+    if (trainedShape) {
+      metrics.markers_all_adapter_trained_prompt = rate(trainedShape.markers_all);
+      if (card.markers.ends_with) metrics.ends_with_adapter_trained_prompt = rate(trainedShape.ends_with);
+      metrics.breaks_adapter_trained_prompt = trainedShape.breaks_rate;
+      metrics.distinct2_ratio_trained_prompt = trainedShape.distinct2 / Math.max(1e-9, promptOnly.distinct2);
+      if (trainedShape.lore_facts !== null) metrics.lore_facts_adapter_trained_prompt = trainedShape.lore_facts;
+    }
     const vm = (version.metrics ?? {}) as Record<string, unknown>;
     const ratio = (a: unknown, b: unknown) => (typeof a === 'number' && typeof b === 'number' && b > 0 ? a / b : undefined);
     const ppl = ratio(vm.frozen_perplexity, vm.frozen_perplexity_base);

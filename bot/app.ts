@@ -127,7 +127,7 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
     lore,
     versions,
     baseModel: config.inference.baseModel,
-    settings: { ...config.evaluation, contextTokens: config.chat.contextTokens, maxReplyTokens: config.chat.maxReplyTokens, loreK: config.chat.loreK },
+    settings: { ...config.evaluation, contextTokens: config.chat.contextTokens, maxReplyTokens: config.chat.maxReplyTokens, loreK: config.chat.loreK, adapterPrompt: config.chat.adapterPrompt },
   });
   const finetune = new FinetuneService({
     db: database.db,

@@ -20,6 +20,15 @@ export interface PromptBudget {
   examplesShare?: number;
 }
 
+/**
+ * How a persona's prompt is laid out. `few-shot`: the card's example dialogues after the system
+ * prompt (what prompt-only needs to find the voice). `trained`: without them, the layout the
+ * training lines have (system prompt, the conversation), for adapter versions that learned the
+ * voice: the part of the prompt a line shares with serving then tokenizes to the same ids.
+ */
+export const PROMPT_SHAPES = ['few-shot', 'trained'] as const;
+export type PromptShape = (typeof PROMPT_SHAPES)[number];
+
 export interface BuiltPrompt {
   messages: ChatMessage[];
   estimatedTokens: number;
@@ -56,7 +65,7 @@ export function loreNote(card: PersonaCard, lore: LoreChunk[], userName: string)
  * Lore comes late on purpose: everything before it stays identical from turn to turn, so the
  * model server reuses its cached prefix and only evaluates the new tokens.
  */
-export function buildPrompt(input: { card: PersonaCard; lore: LoreChunk[]; history: Turn[]; userName: string; userMessage: string; budget: PromptBudget }): BuiltPrompt {
+export function buildPrompt(input: { card: PersonaCard; lore: LoreChunk[]; history: Turn[]; userName: string; userMessage: string; budget: PromptBudget; shape?: PromptShape }): BuiltPrompt {
   const { card, lore, history, userName, userMessage, budget } = input;
   const user: ChatMessage = { role: 'user', content: userMessage };
   const system: ChatMessage = { role: 'system', content: systemPrompt(card, userName) };
@@ -71,7 +80,7 @@ export function buildPrompt(input: { card: PersonaCard; lore: LoreChunk[]; histo
 
   const examples: ChatMessage[] = [];
   let exampleBudget = Math.min(remaining, Math.floor(budget.contextTokens * (budget.examplesShare ?? 0.25)));
-  for (const dialogue of card.examples) {
+  for (const dialogue of input.shape === 'trained' ? [] : card.examples) {
     const turns = dialogue.map((t) => ({ role: t.role, content: fillNames(t.content, card.name, userName) }));
     const cost = turns.reduce((n, t) => n + estimateTokens(t.content), 0);
     if (cost > exampleBudget) break;

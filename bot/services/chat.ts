@@ -12,6 +12,7 @@ import { assertAllowed, nsfwRule } from '../personas/nsfw.js';
 import type { PersonaRegistry } from '../personas/registry.js';
 import type { PersonaVersions } from './persona-versions.js';
 import type { PrivacyState } from './privacy-state.js';
+import type { PromptShape } from '../personas/prompt.js';
 import { buildPrompt } from '../personas/prompt.js';
 
 export interface ChatSettings {
@@ -20,6 +21,8 @@ export interface ChatSettings {
   maxReplyTokens: number;
   loreK: number;
   ratePerMinute: number;
+  /** The prompt layout for adapter versions (prompt-only always gets the few-shot one). */
+  adapterPrompt?: PromptShape;
   /** Turns kept in memory per conversation (user + persona). */
   historyTurns?: number;
   /** Turns that may wait behind the one being answered, per conversation. */
@@ -265,6 +268,7 @@ export class ChatService {
       userName: input.user.name,
       userMessage: text,
       budget: { contextTokens: this.deps.settings.contextTokens, replyTokens: this.deps.settings.maxReplyTokens },
+      shape: versionId === null ? 'few-shot' : (this.deps.settings.adapterPrompt ?? 'few-shot'),
     });
     const assembleMs = performance.now() - a0;
 

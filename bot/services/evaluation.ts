@@ -7,6 +7,7 @@ import { personaEvaluations } from '../db/schema.js';
 import type { ChatModel } from '../inference/ports.js';
 import type { PersonaCard } from '../personas/card.js';
 import { evaluationProbes } from '../personas/probes.js';
+import type { PromptShape } from '../personas/prompt.js';
 import { buildPrompt } from '../personas/prompt.js';
 import type { ProbeReply } from '../personas/style-metrics.js';
 import { styleMetrics } from '../personas/style-metrics.js';
@@ -40,6 +41,8 @@ export interface EvaluationSettings {
   loreK: number;
   /** Probes answered at once. */
   concurrency: number;
+  /** The prompt layout adapter versions are served with (ADAPTER_PROMPT). */
+  adapterPrompt?: PromptShape;
 }
 
 /** A lore probe's key facts: each fact is a list of ways to say it; a reply mentions the fact if it has any of them. */
@@ -88,8 +91,10 @@ export class EvaluationService {
   }
 
   /** Answers every probe with one model and measures the replies (nothing stored). */
-  async evaluate(card: PersonaCard, target: EvaluationTarget, opts: { facts?: LoreFacts; signal?: AbortSignal; onProgress?: (done: number, total: number) => void } = {}): Promise<Evaluation> {
+  async evaluate(card: PersonaCard, target: EvaluationTarget, opts: { facts?: LoreFacts; signal?: AbortSignal; onProgress?: (done: number, total: number) => void; shape?: PromptShape } = {}): Promise<Evaluation> {
     const s = this.deps.settings;
+    // As served: prompt-only with the example dialogues, versions with ADAPTER_PROMPT's layout.
+    const shape = opts.shape ?? (target.version === PROMPT_ONLY ? 'few-shot' : (s.adapterPrompt ?? 'few-shot'));
     const probes = this.probes(card);
     const jobs = probes.flatMap((probe, p) => Array.from({ length: s.samples }, (_, sample) => ({ probe, p, sample })));
     const replies: Evaluation['replies'] = new Array(jobs.length);
@@ -100,7 +105,7 @@ export class EvaluationService {
         const i = next++;
         const job = jobs[i]!;
         const lore = await this.deps.lore.search(card.slug, job.probe, s.loreK);
-        const prompt = buildPrompt({ card, lore, history: [], userName: 'friend', userMessage: job.probe, budget: { contextTokens: s.contextTokens, replyTokens: s.maxReplyTokens } });
+        const prompt = buildPrompt({ card, lore, history: [], userName: 'friend', userMessage: job.probe, budget: { contextTokens: s.contextTokens, replyTokens: s.maxReplyTokens }, shape });
         const r = await this.deps.llm.chat({
           model: target.model,
           messages: prompt.messages,
