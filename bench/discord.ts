@@ -108,7 +108,7 @@ export const discordBenchmark: Benchmark = {
     const started: Array<() => unknown> = [];
     try {
       // A private server (same binary and models) at a low priority, unless one is named in the environment.
-      const own = process.env.OLLAMA_HOST ? undefined : privateOllama(await freePort(), { nice: MODEL_NICE });
+      const own = process.env.OLLAMA_HOST ? undefined : privateOllama(await freePort(), { nice: MODEL_NICE, parallel: 1 });
       if (own) {
         own.start();
         started.push(() => own.stop());

@@ -184,6 +184,7 @@ export function datasetOptions(config: Config): { settings: Partial<DatasetSetti
       teacherDialogues: d.teacherDialogues,
       teacherBestOf: d.teacherBestOf,
       teacherMaxTokens: d.teacherMaxTokens,
+      teacherConcurrency: d.teacherConcurrency,
     },
     teacherModel: d.teacherModel,
     teacherDialoguesGpu: d.teacherDialoguesGpu,

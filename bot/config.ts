@@ -100,6 +100,8 @@ const envSchema = z.object({
   DATASET_TEACHER_DIALOGUES_GPU: intInRange(0, 100_000, 700),
   DATASET_TEACHER_BEST_OF: intInRange(1, 16, 3),
   DATASET_TEACHER_MAX_TOKENS: intInRange(16, 1024, 80),
+  // One below the model server's parallel requests (OLLAMA_NUM_PARALLEL, 4 by default): live chat keeps a slot.
+  DATASET_TEACHER_CONCURRENCY: intInRange(1, 64, 3),
   TRAINER_URL: z.preprocess(emptyAsUndefined, z.url({ message: 'expected the trainer service URL, e.g. http://127.0.0.1:8000' }).optional()),
   TRAINER_TOKEN: z.preprocess(emptyAsUndefined, z.string().min(16, { message: 'expected the trainer bearer token (16+ characters)' }).optional()),
   FINETUNE_PRESET: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, { message: 'expected a preset name from trainer/presets, e.g. default or cpu-small' }).default('default'),
@@ -123,7 +125,7 @@ const envSchema = z.object({
   FINETUNE_GATE_RATE_POINTS: z.coerce.number({ message: 'expected points from 0 to 100, e.g. 5' }).min(0, { message: 'expected points from 0 to 100, e.g. 5' }).max(100, { message: 'expected points from 0 to 100, e.g. 5' }).default(5),
   FINETUNE_GATE_PERPLEXITY_PCT: z.coerce.number({ message: 'expected a percentage from 0 to 1000, e.g. 3' }).min(0, { message: 'expected a percentage from 0 to 1000, e.g. 3' }).max(1000, { message: 'expected a percentage from 0 to 1000, e.g. 3' }).default(3),
   EVAL_SAMPLES: intInRange(1, 16, 2),
-  EVAL_CONCURRENCY: intInRange(1, 64, 2),
+  EVAL_CONCURRENCY: intInRange(1, 64, 3),
   FINETUNE_POLL_MS: intInRange(100, 60_000, 2000),
   FINETUNE_EDIT_MS: intInRange(1000, 60_000, 1500),
   FINETUNE_RECONCILE_CRON: z
@@ -167,6 +169,8 @@ export interface Config {
     teacherDialoguesGpu: number;
     teacherBestOf: number;
     teacherMaxTokens: number;
+    /** Teacher replies generated at once. */
+    teacherConcurrency: number;
     /** The model that writes teacher replies (default: the base model). */
     teacherModel?: string;
   };
@@ -240,6 +244,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       teacherDialoguesGpu: e.DATASET_TEACHER_DIALOGUES_GPU,
       teacherBestOf: e.DATASET_TEACHER_BEST_OF,
       teacherMaxTokens: e.DATASET_TEACHER_MAX_TOKENS,
+      teacherConcurrency: e.DATASET_TEACHER_CONCURRENCY,
       ...(e.DATASET_TEACHER_MODEL ? { teacherModel: e.DATASET_TEACHER_MODEL } : {}),
     },
     ...(e.TRAINER_URL && e.TRAINER_TOKEN ? { trainer: { url: e.TRAINER_URL.replace(/\/$/, ''), token: e.TRAINER_TOKEN } } : {}),

@@ -42,7 +42,7 @@ export const DEFAULT_SETTINGS: DatasetSettings = {
   teacherBestOf: 3,
   teacherMaxTokens: 80,
   teacherMultiTurnShare: 0.35,
-  teacherConcurrency: 2,
+  teacherConcurrency: 3,
   minUserChars: 2,
   minReplyChars: 20,
   maxTurnChars: 4000,

@@ -31,8 +31,8 @@ export function benchOllama(): { host: string; baseModel: string } {
  * A private Ollama server on its own port (same binary and models), for tests that stop it and
  * benchmarks that run it at a lower CPU priority (`nice`, inherited by its model runners).
  */
-export function privateOllama(port: number, opts: { nice?: number } = {}): { host: string; start(): void; stop(): void; pid(): number } {
-  const env = { ...process.env, OLLAMA_PORT: String(port), OLLAMA_HOST: '', OLLAMA_NICE: String(opts.nice ?? 0) };
+export function privateOllama(port: number, opts: { nice?: number; parallel?: number } = {}): { host: string; start(): void; stop(): void; pid(): number } {
+  const env = { ...process.env, OLLAMA_PORT: String(port), OLLAMA_HOST: '', OLLAMA_NICE: String(opts.nice ?? 0), ...(opts.parallel ? { OLLAMA_NUM_PARALLEL: String(opts.parallel) } : {}) };
   delete (env as Record<string, string | undefined>).OLLAMA_HOST;
   const run = (cmd: string) => execFileSync('bash', [path.join(PROVISION, 'ollama.sh'), cmd], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
   return { host: `http://127.0.0.1:${port}`, start: () => void run('start'), stop: () => void run('stop'), pid: () => Number(run('pid')) };

@@ -37,6 +37,14 @@ describe('configuration', () => {
     expect(p.join('\n')).not.toContain(secretLooking);
   });
 
+  it('bounds generation concurrency one below the model server\'s parallel slots, and checks it', () => {
+    const c = loadConfig({});
+    expect(c.dataset.teacherConcurrency).toBe(3);
+    expect(c.evaluation.concurrency).toBe(3);
+    expect(loadConfig({ DATASET_TEACHER_CONCURRENCY: '1' }).dataset.teacherConcurrency).toBe(1);
+    expect(problems({ DATASET_TEACHER_CONCURRENCY: '0' })).toEqual([expect.stringMatching(/^DATASET_TEACHER_CONCURRENCY: expected a whole number from 1 to 64/)]);
+  });
+
   it('requires the keys when a real Postgres is configured', () => {
     expect(problems({ DATABASE_URL: 'postgres://u@127.0.0.1/db' })).toEqual([
       expect.stringMatching(/^MESSAGE_KEY: required when DATABASE_URL is set/),
