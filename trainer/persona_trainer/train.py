@@ -1,6 +1,7 @@
 """One training run: setup -> train -> save -> cleanup (torchtune-style), driven by the job manager.
 
-CPU: fp32 LoRA. CUDA: 4-bit NF4 QLoRA (double quantization), bf16, gradient checkpointing,
+CPU: LoRA with fp32 weights, under bf16 autocast where the CPU has native bf16 (AVX512-BF16 or
+AMX: 1.6x the tokens/s of fp32 on 2 Zen 4 cores; TRAINER_CPU_BF16=0 turns it off). CUDA: 4-bit NF4 QLoRA (double quantization), bf16, gradient checkpointing,
 paged 8-bit AdamW, Liger kernels when installed (imported only on CUDA).
 """
 from __future__ import annotations
@@ -70,6 +71,16 @@ def _liger_available() -> bool:
         return False
 
 
+def cpu_bf16() -> bool:
+    """bf16 autocast on CPU only where the CPU computes bf16 natively: elsewhere it is emulated
+    and slower than fp32. TRAINER_CPU_BF16=0/1 overrides the check."""
+    forced = os.environ.get("TRAINER_CPU_BF16", "auto")
+    if forced in ("0", "1"):
+        return forced == "1"
+    native = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    return any(f() for f in native if f is not None)
+
+
 def run(spec: RunSpec, emit: Emit, cancel: threading.Event) -> dict:
     from transformers import EarlyStoppingCallback, Trainer, TrainerCallback, TrainingArguments, set_seed
     from peft import get_peft_model
@@ -77,6 +88,8 @@ def run(spec: RunSpec, emit: Emit, cancel: threading.Event) -> dict:
     hp = spec.hyperparameters
     started = time.time()
     cuda = cuda_available()
+    cpu_autocast = not cuda and cpu_bf16()
+    precision = "4-bit QLoRA, bf16" if cuda else ("bf16 autocast" if cpu_autocast else "fp32")
 
     # ---- setup
     base = resolve_base_model(spec.base_model)
@@ -108,7 +121,8 @@ def run(spec: RunSpec, emit: Emit, cancel: threading.Event) -> dict:
         extra.update(bf16=True, optim="paged_adamw_8bit", gradient_checkpointing=True,
                      gradient_checkpointing_kwargs={"use_reentrant": False}, use_liger_kernel=_liger_available())
     else:
-        extra.update(use_cpu=True, optim="adamw_torch")
+        # The LoRA weights and AdamW stay fp32; matmuls run in bf16 (Trainer's CPU autocast).
+        extra.update(use_cpu=True, optim="adamw_torch", bf16=cpu_autocast)
     args = TrainingArguments(
         output_dir=str(spec.checkpoints_dir),
         num_train_epochs=hp.epochs,
@@ -205,7 +219,7 @@ def run(spec: RunSpec, emit: Emit, cancel: threading.Event) -> dict:
         emit("eval", step=0, total_steps=total_steps, eval_loss=spec.state["initial_eval_loss"],
              message="before training")
     emit("message", message=f"training {len(train_ex)} lines in {len(train_packs)} packs of <= {hp.max_seq_len} tokens, "
-                            f"{total_steps} steps on {'cuda (4-bit QLoRA, bf16)' if cuda else 'cpu (fp32)'}")
+                            f"{total_steps} steps on {'cuda' if cuda else 'cpu'} ({precision})")
     t_train = time.time()
     out = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     train_wall = time.time() - t_train
@@ -234,6 +248,7 @@ def run(spec: RunSpec, emit: Emit, cancel: threading.Event) -> dict:
         "base_model": spec.base_model,
         "trainer_version": __version__,
         "device": "cuda" if cuda else "cpu",
+        "precision": precision,
         "hyperparameters": hp.model_dump(),
         "dataset_hash": dataset_hash(spec.train_lines, spec.eval_lines),
         "train_lines": len(spec.train_lines),

@@ -7,6 +7,7 @@ import torch
 from safetensors.torch import load_file
 
 from persona_trainer.synthetic import CANARY, CANARY_PROMPT, SYSTEM
+from persona_trainer.train import cpu_bf16
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -29,6 +30,20 @@ def test_metrics_json(trained):
     assert m["tokens_per_s"] > 0 and m["steps"] <= 10
     assert m["best_eval_loss"] == min(v for _, v in m["eval_history"])
     assert (trained["job_dir"] / "checkpoints" / m["best_checkpoint"]).exists(), "the best checkpoint is kept"
+    assert m["precision"] == ("bf16 autocast" if cpu_bf16() else "fp32")
+
+
+def test_cpu_bf16_autocast_keeps_fp32_lora_weights(trained):
+    # Autocast runs the matmuls in bf16 where the CPU has it; the weights trained and saved stay fp32.
+    saved = load_file(str(trained["artifacts"] / "adapter_model.safetensors"))
+    assert saved and {t.dtype for t in saved.values()} == {torch.float32}
+
+
+def test_cpu_bf16_override(monkeypatch):
+    monkeypatch.setenv("TRAINER_CPU_BF16", "0")
+    assert cpu_bf16() is False
+    monkeypatch.setenv("TRAINER_CPU_BF16", "1")
+    assert cpu_bf16() is True
 
 
 def test_frozen_set_perplexity_with_and_without_the_adapter(trained):
