@@ -7,6 +7,9 @@ import { datasetVersions, finetuneJobs, personaVersions } from '../bot/db/schema
 import { loadConfig } from '../bot/config.js';
 import { DatasetStore } from '../bot/db/dataset-store.js';
 import type { PersonaCard } from '../bot/personas/card.js';
+import { systemPrompt } from '../bot/personas/prompt.js';
+import { EVERYDAY_QUESTIONS } from '../bot/dataset/question-bank.js';
+import type { App } from '../bot/app.js';
 import { StyleClassifier, stripMarkers } from '../bot/personas/separability.js';
 import type { TeacherStats } from '../bot/dataset/sources/synthetic.js';
 import { isEvaluation, PROMPT_ONLY, type LoreFacts } from '../bot/services/evaluation.js';
@@ -54,6 +57,10 @@ const PER_PERSONA = [
   'dataset_multi_turn_share',
   'teacher_acceptance_rate',
   'teacher_tokens_per_s',
+  'generation_speedup',
+  'chat_ttft_idle_ms',
+  'chat_ttft_during_build_p50_ms',
+  'chat_ttft_during_build_max_ms',
   'job_wall_s',
   'dataset_s',
   'trainer_s',
@@ -61,13 +68,14 @@ const PER_PERSONA = [
 ] as const;
 
 /** Which way is worse, for the worst-over-personas figure (job times: the longest). */
-const LOWER_IS_WORSE = new Set(['markers_all_prompt_only', 'lore_facts_prompt_only', 'markers_all_adapter', 'markers_all_gain', 'ends_with_adapter', 'distinct2_ratio', 'lore_facts_adapter', 'separability_adapter', 'separability_prompt_only', 'markers_all_adapter_trained_prompt', 'ends_with_adapter_trained_prompt', 'distinct2_ratio_trained_prompt', 'lore_facts_adapter_trained_prompt', 'dataset_lines', 'dataset_multi_turn_share', 'teacher_acceptance_rate', 'teacher_tokens_per_s']);
+const LOWER_IS_WORSE = new Set(['markers_all_prompt_only', 'lore_facts_prompt_only', 'markers_all_adapter', 'markers_all_gain', 'ends_with_adapter', 'distinct2_ratio', 'lore_facts_adapter', 'separability_adapter', 'separability_prompt_only', 'markers_all_adapter_trained_prompt', 'ends_with_adapter_trained_prompt', 'distinct2_ratio_trained_prompt', 'lore_facts_adapter_trained_prompt', 'dataset_lines', 'dataset_multi_turn_share', 'teacher_acceptance_rate', 'teacher_tokens_per_s', 'generation_speedup']);
 
 export const qualityBenchmark: Benchmark = {
   name: 'quality',
   description: 'shipped personas, card only: prompt-only vs the default fine-tune, on eval prompts the training never saw',
-  // Separability needs two personas, so the smoke size (one) cannot report it; the second prompt layout is measured at full size only.
-  metrics: PER_PERSONA.filter((m) => !m.startsWith('separability') && !m.endsWith('_trained_prompt')),
+  // Separability needs two personas, so the smoke size (one) cannot report it; the second prompt layout is measured at full size only;
+  // a smoke build may end before the first chat probe during it.
+  metrics: PER_PERSONA.filter((m) => !m.startsWith('separability') && !m.endsWith('_trained_prompt') && !m.startsWith('chat_ttft_during_build')),
   async run({ smoke, log }) {
     const shipped = readdirSync('persona-data').filter((f) => f.endsWith('.md')).map((f) => f.slice(0, -3)).sort();
     // BENCH_QUALITY_PERSONAS=a,b: a subset of the shipped personas (a full run is long on a CPU).
@@ -115,7 +123,9 @@ export const qualityBenchmark: Benchmark = {
         `*_<slug> per persona. Each persona: card only, default settings (DATASET_TEACHER_*, FINETUNE_PRESET), FINETUNE_GATE=eval, a fresh ` +
         `generation cache and database, the real trainer on this CPU, SmolLM2-135M in Ollama. Probes: the card's ## Eval prompts plus the ` +
         `generic set, ${smoke ? 1 : 2} sample(s) each, the same seeds for both models; lore facts from bench/fixtures/lore-facts.json. ` +
-        `perplexity_ratio = the trained version's perplexity on the persona's frozen evaluation set over the base model's (the trainer's; *_no_ending without the declared ending's tokens). Not measured yet: generation_speedup. ${notes.join(' ')}`,
+        `perplexity_ratio = the trained version's perplexity on the persona's frozen evaluation set over the base model's (the trainer's; *_no_ending without the declared ending's tokens). ` +
+        `generation_speedup = tokens/s of the same teacher requests at DATASET_TEACHER_CONCURRENCY streams over one stream, before the job (the model server decodes OLLAMA_NUM_PARALLEL requests together). ` +
+        `chat_ttft_*: a member's chat request (interactive priority, the card's system prompt) idle before the job (median of 3) and every 15 s while the job builds its dataset. ${notes.join(' ')}`,
     };
   },
 };
@@ -159,9 +169,15 @@ async function onePersona(
   );
   try {
     const card = app.personas.get(benchSlug);
+    log(`${slug}: generation throughput, one stream vs ${app.config.dataset.teacherConcurrency}`);
+    const speedup = await generationSpeedup(app, card, smoke);
+    const idle: number[] = [];
+    for (let i = 0; i < 3; i++) idle.push(await chatTtft(app, card, i));
+    const idleTtft = median(idle);
     log(`${slug}: /finetune start (card only, default settings)`);
     const t0 = performance.now();
     const started = await app.finetune.start({ card, options: {}, guildId: null, channelId: 'bench' });
+    const buildTtft = await ttftWhileBuilding(app, started.id);
     await app.finetune.idle();
     const jobWall = (performance.now() - t0) / 1000;
     const [job] = await app.database.db.select().from(finetuneJobs).where(eq(finetuneJobs.id, started.id));
@@ -197,6 +213,9 @@ async function onePersona(
       dataset_multi_turn_share: round(multi),
       teacher_acceptance_rate: stats.teacher?.acceptanceRate ?? 0,
       teacher_tokens_per_s: stats.teacher?.tokensPerS ?? 0,
+      generation_speedup: speedup,
+      chat_ttft_idle_ms: idleTtft,
+      ...(buildTtft.length ? { chat_ttft_during_build_p50_ms: median(buildTtft), chat_ttft_during_build_max_ms: Math.max(...buildTtft) } : {}),
       job_wall_s: round(jobWall),
       dataset_s: phases.dataset_s ?? 0,
       trainer_s: phases.trainer_s ?? 0,
@@ -230,6 +249,55 @@ async function onePersona(
     await bench.dispose();
     rmSync(dataDir, { recursive: true, force: true });
   }
+}
+
+/** Tokens/s of the same batch requests at the teacher's concurrency over one stream (each run on its own seeds, so no reply is a cache hit). */
+async function generationSpeedup(app: App, card: PersonaCard, smoke: boolean): Promise<number> {
+  const streams = app.config.dataset.teacherConcurrency;
+  const n = smoke ? 2 * streams : 4 * streams;
+  const maxTokens = smoke ? 16 : app.config.dataset.teacherMaxTokens;
+  const system = systemPrompt(card, 'friend');
+  const run = async (concurrency: number, seedBase: number) => {
+    let next = 0;
+    let tokens = 0;
+    const t = performance.now();
+    const worker = async () => {
+      while (next < n) {
+        const i = next++;
+        const r = await app.models.chat({ model: app.config.inference.baseModel, priority: 'batch', messages: [{ role: 'system', content: system }, { role: 'user', content: EVERYDAY_QUESTIONS[i % EVERYDAY_QUESTIONS.length]! }], sampling: { maxTokens, temperature: 0.8, seed: seedBase + i } });
+        tokens += r.stats.completionTokens;
+      }
+    };
+    await Promise.all(Array.from({ length: concurrency }, worker));
+    return tokens / ((performance.now() - t) / 1000);
+  };
+  await run(1, 900); // loads the model, so neither timed run pays for it
+  const one = await run(1, 1000);
+  const many = await run(streams, 2000);
+  return many / one;
+}
+
+/** Time to a member's first token: the chat path's priority, a short reply. */
+async function chatTtft(app: App, card: PersonaCard, i: number): Promise<number> {
+  const r = await app.models.chat({ model: app.config.inference.baseModel, priority: 'interactive', messages: [{ role: 'system', content: systemPrompt(card, 'friend') }, { role: 'user', content: EVERYDAY_QUESTIONS[(i * 7) % EVERYDAY_QUESTIONS.length]! }], sampling: { maxTokens: 8, seed: 7000 + i } });
+  return r.stats.ttftMs + r.stats.queuedMs;
+}
+
+/** A chat request every 15 s while the job is still building its dataset. */
+async function ttftWhileBuilding(app: App, jobId: string): Promise<number[]> {
+  const card = app.personas.list()[0]!;
+  const out: number[] = [];
+  for (let i = 0; ; i++) {
+    await new Promise((r) => setTimeout(r, i === 0 ? 5_000 : 15_000));
+    const [job] = await app.database.db.select({ status: finetuneJobs.status, progress: finetuneJobs.progress }).from(finetuneJobs).where(eq(finetuneJobs.id, jobId));
+    if (!job || job.progress?.phases?.dataset_s !== undefined || ['succeeded', 'failed', 'cancelled'].includes(job.status)) return out;
+    out.push(await chatTtft(app, card, i));
+  }
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? s[Math.floor(s.length / 2)]! : NaN;
 }
 
 /** What separability is measured on: a persona's training replies and both models' eval replies. */
