@@ -15,8 +15,9 @@
 # the CPU to the bot's short bursts of work, and its runners inherit the priority; set on the
 # server's process and, where the kernel schedules sessions as groups, on its session),
 # OLLAMA_NUM_PARALLEL (4: requests one loaded model decodes together; a dataset build's 3
-# teacher streams then share a batch and live chat keeps the fourth slot; measured 1.75x the
-# tokens/s of one stream on 2 cores, bench/results/quality.json generation_speedup).
+# teacher streams then share a batch and live chat keeps the fourth slot; on 2 cores 4 short
+# streams measured 1.75x one stream's tokens/s, the teacher's card-sized requests only 1.085x:
+# bench/results/quality.json generation_speedup).
 #
 # Reuse before build: an Ollama answering at $OLLAMA_HOST (when set) or an `ollama` on PATH is
 # used as is (OLLAMA_BUILD=1 builds anyway). Otherwise the pinned release is compiled from its Go
