@@ -6,6 +6,7 @@ import { finetuneJobEvents, finetuneJobs, loggedMessages, personas, personaRepli
 import { startBot, until, type BotProcess } from '../support/bot-process.js';
 import { LocalDiscord } from '../support/local-discord/index.js';
 import type { RecordedRequest } from '../support/local-discord/index.js';
+import { removeOllamaModels } from '../support/ollama.js';
 import { startTrainer, type TrainerProcess } from '../support/trainer-process.js';
 
 /**
@@ -96,12 +97,7 @@ describe('/finetune end to end', { timeout: 900_000 }, () => {
     return { text: discord.state.messages.get(messageId)?.content ?? '', model: row!.model };
   };
 
-  /** Ollama outlives test runs: versions a previous run created would look like this run's. */
-  const removeTrainedModels = async () => {
-    for (const name of (await ollamaModels()).filter((n) => n.startsWith('persona-glordon:'))) {
-      await fetch(`${inject('ollamaHost')}/api/delete`, { method: 'DELETE', body: JSON.stringify({ model: name }) });
-    }
-  };
+  const removeTrainedModels = () => removeOllamaModels(inject('ollamaHost'), 'persona-glordon:');
 
   beforeAll(async () => {
     await removeTrainedModels();

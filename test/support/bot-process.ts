@@ -55,7 +55,7 @@ export async function startBot(
     OLLAMA_BASE_MODEL: extraEnv.OLLAMA_BASE_MODEL ?? inject('ollamaBaseModel'),
     CHAT_MAX_REPLY_TOKENS: '24',
     DATASET_TEACHER_DIALOGUES: '0', // minutes of generation: the quality benchmark covers it
-    FINETUNE_GATE: 'eval-loss', // the evaluation gate has its own end-to-end test
+    FINETUNE_GATE: 'eval-loss', // the evaluation gate has its own end-to-end test (eval-gate.e2e.test.ts)
     WRITER_FLUSH_MS: '5',
     LOG_LEVEL: 'info',
     ...extraEnv,

@@ -37,3 +37,11 @@ export function privateOllama(port: number, opts: { nice?: number; parallel?: nu
   const run = (cmd: string) => execFileSync('bash', [path.join(PROVISION, 'ollama.sh'), cmd], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
   return { host: `http://127.0.0.1:${port}`, start: () => void run('start'), stop: () => void run('stop'), pid: () => Number(run('pid')) };
 }
+
+/** Deletes the models whose names start with `prefix`: Ollama outlives test runs, and a previous run's versions would look like this run's. */
+export async function removeOllamaModels(host: string, prefix: string): Promise<void> {
+  const { models } = (await (await fetch(`${host}/api/tags`)).json()) as { models: { name: string }[] };
+  for (const { name } of models.filter((m) => m.name.startsWith(prefix))) {
+    await fetch(`${host}/api/delete`, { method: 'DELETE', body: JSON.stringify({ model: name }) });
+  }
+}
