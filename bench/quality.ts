@@ -43,6 +43,7 @@ const PER_PERSONA = [
   'near_duplicate_rate_adapter',
   'lore_facts_prompt_only',
   'lore_facts_adapter',
+  'lore_facts_ratio',
   'perplexity_ratio',
   'perplexity_ratio_no_ending',
   'separability_adapter',
@@ -68,7 +69,7 @@ const PER_PERSONA = [
 ] as const;
 
 /** Which way is worse, for the worst-over-personas figure (job times: the longest). */
-const LOWER_IS_WORSE = new Set(['markers_all_prompt_only', 'lore_facts_prompt_only', 'markers_all_adapter', 'markers_all_gain', 'ends_with_adapter', 'distinct2_ratio', 'lore_facts_adapter', 'separability_adapter', 'separability_prompt_only', 'markers_all_adapter_trained_prompt', 'ends_with_adapter_trained_prompt', 'distinct2_ratio_trained_prompt', 'lore_facts_adapter_trained_prompt', 'dataset_lines', 'dataset_multi_turn_share', 'teacher_acceptance_rate', 'teacher_tokens_per_s', 'generation_speedup']);
+const LOWER_IS_WORSE = new Set(['markers_all_prompt_only', 'lore_facts_prompt_only', 'markers_all_adapter', 'markers_all_gain', 'ends_with_adapter', 'distinct2_ratio', 'lore_facts_adapter', 'lore_facts_ratio', 'separability_adapter', 'separability_prompt_only', 'markers_all_adapter_trained_prompt', 'ends_with_adapter_trained_prompt', 'distinct2_ratio_trained_prompt', 'lore_facts_adapter_trained_prompt', 'dataset_lines', 'dataset_multi_turn_share', 'teacher_acceptance_rate', 'teacher_tokens_per_s', 'generation_speedup']);
 
 export const qualityBenchmark: Benchmark = {
   name: 'quality',
@@ -237,6 +238,8 @@ async function onePersona(
     if (pplNoEnding !== undefined) metrics.perplexity_ratio_no_ending = pplNoEnding;
     if (promptOnly.lore_facts !== null) metrics.lore_facts_prompt_only = promptOnly.lore_facts;
     if (adapter.lore_facts !== null) metrics.lore_facts_adapter = adapter.lore_facts;
+    const loreRatio = ratio(adapter.lore_facts, promptOnly.lore_facts);
+    if (loreRatio !== undefined) metrics.lore_facts_ratio = loreRatio;
     for (const [k, v] of Object.entries(metrics)) metrics[k] = round(v);
     return {
       metrics,
