@@ -1,7 +1,7 @@
 import { SlashCommandBuilder } from 'discord.js';
 import { UserFacingError, ValidationError } from '../bot/core/errors.js';
-import { describeEvaluations, describeMetrics, isEvaluation } from '../bot/services/evaluation.js';
-import { renderScorecardPng } from '../bot/services/scorecard.js';
+import { describeEvaluations, describeMetrics, type EvaluationMetrics, isEvaluation, PROMPT_ONLY } from '../bot/services/evaluation.js';
+import { renderScorecardPng, unvotedScore } from '../bot/services/scorecard.js';
 import { summarize } from '../bot/dataset/stats.js';
 import { DatasetSourceError } from '../bot/dataset/errors.js';
 import type { PersonaVersion } from '../bot/services/persona-versions.js';
@@ -113,18 +113,28 @@ export const personaCommand = {
       case 'scorecard': {
         const card = app.personas.get(ctx.get.string('name', true));
         await app.writer.drainPoint(); // count reactions already accepted
-        const scores = await app.scorecards.scores(card.slug);
+        const voted = await app.scorecards.scores(card.slug);
+        // Beside the votes, each version's latest automatic evaluation; an evaluated version
+        // nobody has talked to yet still gets its column.
+        const candidates = [unvotedScore(PROMPT_ONLY, null), ...(await app.versions.list(card.slug)).map((v) => unvotedScore(v.version, v.id))];
+        const evaluations = new Map<number, EvaluationMetrics>();
+        for (const c of candidates) {
+          const row = await app.evaluation.latest(card, c.version);
+          if (row) evaluations.set(c.version, row.metrics);
+        }
+        const scores = [...voted, ...candidates.filter((c) => evaluations.has(c.version) && !voted.some((s) => s.version === c.version))].sort((a, b) => a.version - b.version);
         if (scores.length === 0) {
-          await ctx.reply(`${card.name} has no replies yet, so there is nothing to score.`);
+          await ctx.reply(`${card.name} has no replies and no evaluation yet, so there is nothing to score.`);
           return;
         }
         const pct = (x: number) => (Number.isNaN(x) ? '–' : `${Math.round(x * 100)}%`);
-        const lines = scores.map(
-          (s) => `**${s.label}**: ${s.replies} replies, ${s.up + s.down} votes, 👍 ${pct(s.upRate)} (95% CI ${pct(s.upLow)}–${pct(s.upHigh)}), 👎 ${pct(s.downRate)}`,
-        );
+        const lines = scores.map((s) => {
+          const measured = evaluations.get(s.version);
+          return `**${s.label}**: ${s.replies} replies, ${s.up + s.down} votes, 👍 ${pct(s.upRate)} (95% CI ${pct(s.upLow)}–${pct(s.upHigh)}), 👎 ${pct(s.downRate)}${measured ? ` · evaluation: ${describeMetrics(measured)}` : ''}`;
+        });
         await ctx.reply({
-          content: [`Scorecard for ${card.name} (reactions on its replies):`, ...lines].join('\n'),
-          files: [{ name: `${card.slug}-scorecard.png`, data: renderScorecardPng(card.name, scores), description: `${card.name} scorecard` }],
+          content: [`Scorecard for ${card.name} (reactions on its replies, and the latest automatic evaluation):`, ...lines].join('\n'),
+          files: [{ name: `${card.slug}-scorecard.png`, data: renderScorecardPng(card.name, scores, evaluations), description: `${card.name} scorecard` }],
         });
         return;
       }

@@ -2,6 +2,7 @@ import { eq, sql } from 'drizzle-orm';
 import type { Database } from '../db/client.js';
 import { personaReplies } from '../db/schema.js';
 import { chartFrame } from './chart.js';
+import type { EvaluationMetrics } from '../db/json-columns.js';
 import type { MessageLogService } from './message-log.js';
 
 /** Persona reply ids kept in memory for votes (older ones are looked up in the database). */
@@ -12,6 +13,8 @@ export const THUMBS_DOWN = '👎';
 
 export interface VersionScore {
   versionId: number | null;
+  /** The version number; 0 for the base model (prompt only), as evaluations number it. */
+  version: number;
   /** "base" for replies from the base model (prompt only), else "v<N>". */
   label: string;
   replies: number;
@@ -33,6 +36,11 @@ export function wilson(successes: number, n: number, z = 1.96): { low: number; h
   const center = (p + z2 / (2 * n)) / denom;
   const margin = (z * Math.sqrt((p * (1 - p)) / n + z2 / (4 * n * n))) / denom;
   return { low: Math.max(0, center - margin), high: Math.min(1, center + margin) };
+}
+
+/** A version nobody has had a reply from yet (shown for its automatic evaluation). */
+export function unvotedScore(version: number, versionId: number | null): VersionScore {
+  return { versionId, version, label: version === 0 ? 'base' : `v${version}`, replies: 0, up: 0, down: 0, upRate: NaN, upLow: 0, upHigh: 1, downRate: NaN };
 }
 
 /** Reaction scorecards per persona version: users' 👍/👎 on persona replies (the bot's own seeds are never stored). */
@@ -87,6 +95,7 @@ export class ScorecardService {
       const { low, high } = wilson(r.up, votes);
       return {
         versionId: r.version_id,
+        version: r.version ?? 0,
         label: r.version === null ? 'base' : `v${r.version}`,
         replies: r.replies,
         up: r.up,
@@ -100,37 +109,65 @@ export class ScorecardService {
   }
 }
 
-/** A bar chart of 👍 rate per version with Wilson intervals, as PNG (rendered server-side). */
-export function renderScorecardPng(personaName: string, scores: VersionScore[]): Buffer {
-  const { g, plot, height, png } = chartFrame(`${personaName}: 👍 share of votes per version (95% Wilson interval)`, ['0%', '25%', '50%', '75%', '100%']);
-  const plotW = plot.width;
+/** The automatic metrics drawn beside the 👍 share, with their colours (rates: 0–1, higher is more in character). */
+export const SCORECARD_COLOURS = { up: '#6366f1', markers_all: '#16a34a', ends_with: '#f59e0b' } as const;
+const EVALUATION_BARS: { key: 'markers_all' | 'ends_with'; label: string; colour: string }[] = [
+  { key: 'markers_all', label: 'all declared markers', colour: SCORECARD_COLOURS.markers_all },
+  { key: 'ends_with', label: 'declared ending', colour: SCORECARD_COLOURS.ends_with },
+];
+
+/**
+ * Versions side by side as PNG (rendered server-side): per version the 👍 share of votes with
+ * its Wilson interval, and beside it the latest automatic evaluation's marker rates where one
+ * was measured (`evaluations`, keyed by version number; 0 = prompt-only).
+ */
+export function renderScorecardPng(personaName: string, scores: VersionScore[], evaluations: ReadonlyMap<number, EvaluationMetrics> = new Map()): Buffer {
+  const { g, plot, height, png } = chartFrame(`${personaName}: votes and automatic evaluation per version`, ['0%', '25%', '50%', '75%', '100%']);
   const plotH = plot.height;
-  const pad = { left: plot.left, top: plot.top, bottom: height - plot.top - plot.height };
-  const slot = plotW / Math.max(1, scores.length);
+  const bottom = plot.top + plotH;
+  const slot = plot.width / Math.max(1, scores.length);
+  // The canvas's fonts have no emoji, so the legend spells the vote out.
+  const bars = [{ label: 'thumbs-up share (95% interval)', colour: SCORECARD_COLOURS.up }, ...EVALUATION_BARS];
+  const barW = (slot * 0.7) / bars.length;
+  // Legend, along the bottom edge.
+  g.font = '12px sans-serif';
+  bars.forEach((b, i) => {
+    const x = plot.left + i * 220;
+    g.fillStyle = b.colour;
+    g.fillRect(x, height - 22, 10, 10);
+    g.fillStyle = '#111827';
+    g.fillText(b.label, x + 14, height - 13);
+  });
+  const bar = (x: number, rate: number, colour: string) => {
+    g.fillStyle = colour;
+    g.fillRect(x, bottom - rate * plotH, barW, rate * plotH);
+  };
   scores.forEach((s, i) => {
-    const x = pad.left + i * slot + slot * 0.2;
-    const w = slot * 0.6;
+    const x0 = plot.left + i * slot + slot * 0.15;
     if (!Number.isNaN(s.upRate)) {
-      const h = s.upRate * plotH;
-      g.fillStyle = '#6366f1';
-      g.fillRect(x, pad.top + plotH - h, w, h);
+      bar(x0, s.upRate, SCORECARD_COLOURS.up);
       g.strokeStyle = '#111827';
       g.lineWidth = 2;
-      const cx = x + w / 2;
-      const yLow = pad.top + plotH - s.upLow * plotH;
-      const yHigh = pad.top + plotH - s.upHigh * plotH;
+      const cx = x0 + barW / 2;
+      const yLow = bottom - s.upLow * plotH;
+      const yHigh = bottom - s.upHigh * plotH;
       g.beginPath();
       g.moveTo(cx, yLow);
       g.lineTo(cx, yHigh);
-      g.moveTo(cx - 8, yLow);
-      g.lineTo(cx + 8, yLow);
-      g.moveTo(cx - 8, yHigh);
-      g.lineTo(cx + 8, yHigh);
+      g.moveTo(cx - 6, yLow);
+      g.lineTo(cx + 6, yLow);
+      g.moveTo(cx - 6, yHigh);
+      g.lineTo(cx + 6, yHigh);
       g.stroke();
       g.lineWidth = 1;
     }
+    const measured = evaluations.get(s.version);
+    EVALUATION_BARS.forEach((b, j) => {
+      const v = measured?.[b.key];
+      if (typeof v === 'number' && Number.isFinite(v)) bar(x0 + (j + 1) * barW, v, b.colour);
+    });
     g.fillStyle = '#111827';
-    g.fillText(`${s.label} (${s.replies} replies, ${s.up + s.down} votes)`.slice(0, 40), x - slot * 0.15, height - pad.bottom + 20);
+    g.fillText(`${s.label} (${s.replies} replies, ${s.up + s.down} votes)`.slice(0, 40), x0 - slot * 0.1, height - 36);
   });
   return png();
 }

@@ -1,5 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { renderScorecardPng, wilson } from '../../bot/services/scorecard.js';
+import { loadImage, createCanvas } from '@napi-rs/canvas';
+import { dispatch } from '../../commands/dispatch.js';
+import { personaCommand } from '../../commands/persona.js';
+import type { EvaluationMetrics } from '../../bot/services/evaluation.js';
+import { renderScorecardPng, SCORECARD_COLOURS, wilson } from '../../bot/services/scorecard.js';
+import { recordingContext } from '../support/context.js';
 import { createTestApp, type TestApp } from '../support/app.js';
 import { snowflake } from '../support/db.js';
 
@@ -49,5 +54,44 @@ describe('scorecards from reactions on persona replies', () => {
     expect(png.subarray(0, 8)).toEqual(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]));
     expect(png.readUInt32BE(16)).toBe(640); // IHDR width
     expect(png.length).toBeGreaterThan(2000);
+  });
+
+  it('shows each version’s latest automatic evaluation beside its votes, in the reply and as bars in the PNG', async () => {
+    const card = t.app.personas.get('glordon');
+    const metrics = (markers: number, ending: number): EvaluationMetrics => ({
+      replies: 56, probes: 28, samples: 2, markers_all: markers, ends_with: ending, lexicon: 0.2, forbid_rate: 0, breaks_rate: 0, mean_fit: 0.5,
+      mean_length: 200, median_length: 190, distinct2: 0.7, near_duplicate_rate: 0, truncation_rate: 0, lore_facts: null, perplexity: null,
+    });
+    await t.app.versions.insert({ personaSlug: 'glordon', version: 1, servedModel: 'persona-glordon:v1', baseModel: 'smollm2-135m' });
+    const record = (version: number, m: EvaluationMetrics) =>
+      t.app.evaluation.record(card, { version, model: 'x', metrics: m, replies: [], probeSetHash: t.app.evaluation.probeSetHash(card) });
+    await record(0, metrics(0.5, 0.5)); // older: superseded by the next one
+    await record(0, metrics(0, 0.02));
+    await record(1, metrics(0.75, 0.9));
+
+    const ctx = recordingContext('scorecard', { name: 'glordon' });
+    expect(await dispatch(personaCommand, ctx, t.app)).toEqual({ kind: 'ok' });
+    const reply = ctx.replies.at(-1)!;
+    // prompt-only has votes (the test above); v1 has none yet but its evaluation still shows.
+    expect(reply.content).toMatch(/\*\*base\*\*: 2 replies, 3 votes, 👍 67% .* · evaluation: all markers 0%, ending 2%/);
+    expect(reply.content).toMatch(/\*\*v1\*\*: 0 replies, 0 votes, 👍 – .* · evaluation: all markers 75%, ending 90%/);
+
+    // In the PNG, v1's column has a markers bar 75% of the plot high and no vote bar.
+    const png = reply.files![0]!.data as Buffer;
+    const img = await loadImage(png);
+    const canvas = createCanvas(img.width, img.height);
+    const g = canvas.getContext('2d');
+    g.drawImage(img, 0, 0);
+    const hex = (x: number, y: number) => `#${[...g.getImageData(x, y, 1, 1).data.subarray(0, 3)].map((c) => c.toString(16).padStart(2, '0')).join('')}`;
+    const columnHas = (x0: number, x1: number, y: number, colour: string) => Array.from({ length: x1 - x0 }, (_, i) => hex(x0 + i, y)).includes(colour);
+    // Plot: x 56–620, y 44–304 (chart.ts); two versions, so v1's column is x 338–620.
+    const yAt = (rate: number) => Math.round(304 - rate * 260);
+    expect(columnHas(338, 620, yAt(0.7), SCORECARD_COLOURS.markers_all)).toBe(true);
+    expect(columnHas(338, 620, yAt(0.8), SCORECARD_COLOURS.markers_all)).toBe(false);
+    expect(columnHas(338, 620, yAt(0.85), SCORECARD_COLOURS.ends_with)).toBe(true);
+    expect(columnHas(338, 620, yAt(0.1), SCORECARD_COLOURS.up)).toBe(false);
+    // base's column: the 👍 bar (67%) and an ending bar of 2% only.
+    expect(columnHas(56, 338, yAt(0.6), SCORECARD_COLOURS.up)).toBe(true);
+    expect(columnHas(56, 338, yAt(0.1), SCORECARD_COLOURS.ends_with)).toBe(false);
   });
 });
