@@ -118,10 +118,12 @@ export const personaCommand = {
         // nobody has talked to yet still gets its column.
         const candidates = [unvotedScore(PROMPT_ONLY, null), ...(await app.versions.list(card.slug)).map((v) => unvotedScore(v.version, v.id))];
         const evaluations = new Map<number, EvaluationMetrics>();
-        for (const c of candidates) {
-          const row = await app.evaluation.latest(card, c.version);
-          if (row) evaluations.set(c.version, row.metrics);
-        }
+        await Promise.all(
+          candidates.map(async (c) => {
+            const row = await app.evaluation.latest(card, c.version);
+            if (row) evaluations.set(c.version, row.metrics);
+          }),
+        );
         const scores = [...voted, ...candidates.filter((c) => evaluations.has(c.version) && !voted.some((s) => s.version === c.version))].sort((a, b) => a.version - b.version);
         if (scores.length === 0) {
           await ctx.reply(`${card.name} has no replies and no evaluation yet, so there is nothing to score.`);

@@ -45,9 +45,9 @@ export interface EvaluationSettings {
   adapterPrompt?: PromptShape;
 }
 
-/** A lore probe's key facts: each fact is a list of ways to say it; a reply mentions the fact if it has any of them. */
 /** A version's evaluation figures, as stored (re-exported for the commands, which do not reach into db/). */
 export type { EvaluationMetrics };
+/** A lore probe's key facts: each fact is a list of ways to say it; a reply mentions the fact if it has any of them. */
 export type LoreFacts = Record<string, string[][]>;
 
 export interface Evaluation {

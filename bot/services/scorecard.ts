@@ -38,9 +38,12 @@ export function wilson(successes: number, n: number, z = 1.96): { low: number; h
   return { low: Math.max(0, center - margin), high: Math.min(1, center + margin) };
 }
 
+/** "base" for the base model (version 0, prompt only), else "v<N>". */
+const versionLabel = (version: number) => (version === 0 ? 'base' : `v${version}`);
+
 /** A version nobody has had a reply from yet (shown for its automatic evaluation). */
 export function unvotedScore(version: number, versionId: number | null): VersionScore {
-  return { versionId, version, label: version === 0 ? 'base' : `v${version}`, replies: 0, up: 0, down: 0, upRate: NaN, upLow: 0, upHigh: 1, downRate: NaN };
+  return { versionId, version, label: versionLabel(version), replies: 0, up: 0, down: 0, upRate: NaN, upLow: 0, upHigh: 1, downRate: NaN };
 }
 
 /** Reaction scorecards per persona version: users' 👍/👎 on persona replies (the bot's own seeds are never stored). */
@@ -96,7 +99,7 @@ export class ScorecardService {
       return {
         versionId: r.version_id,
         version: r.version ?? 0,
-        label: r.version === null ? 'base' : `v${r.version}`,
+        label: versionLabel(r.version ?? 0),
         replies: r.replies,
         up: r.up,
         down: r.down,

@@ -7,6 +7,7 @@ import { finetuneJobs, personaEvaluations } from '../../bot/db/schema.js';
 import { describeJob } from '../../bot/services/finetune/status.js';
 import { PROMPT_ONLY } from '../../bot/services/evaluation.js';
 import { createTestApp, type TestApp } from '../support/app.js';
+import { bloopAlienCard } from '../support/cards.js';
 import { snowflake } from '../support/db.js';
 import { removeOllamaModels } from '../support/ollama.js';
 import { startTrainer, type TrainerProcess } from '../support/trainer-process.js';
@@ -23,32 +24,19 @@ const GUILD = snowflake(1);
 const CHANNEL = snowflake(2);
 const MEMBER = snowflake(3);
 const SPEAKER = snowflake(4);
-const CARD = `---
-name: Pip
-greeting: "Hello, tiny friend! Bloop!"
-speakers: ["${SPEAKER}"]
-markers:
-  ends_with: "Bloop!"
-model:
-  base: smollm2-135m
-  temperature: 0.2
----
-## Personality
-Pip is a small, round, lavender alien who lives in a garden shed. He is curious and kind.
-
-## Speech style
-Short, bubbly sentences. Calls people "tiny friend". Ends every message with "Bloop!".
-
-## Example dialogue
-{{user}}: Who are you?
-{{char}}: Hello, hello! I'm Pip, from the planet Wobblewhirl! Who are you, tiny friend? Bloop!
-
+const CARD = bloopAlienCard({
+  name: 'Pip',
+  greeting: 'Hello, tiny friend! Bloop!',
+  speaker: SPEAKER,
+  temperature: 0.2,
+  tail: `
 ## Eval prompts
 - What do you like to do on a sunny afternoon?
 - Can you tell me a joke?
 - What is your favourite colour?
 - How do you feel about thunderstorms?
-`;
+`,
+});
 /** What the member asks the speaker, both times (away from the eval prompts: the leakage guard would drop near copies). */
 const QUESTIONS = [
   'How was your morning?', 'Do you like music?', 'What did you eat for lunch?', 'Any plans for the weekend?', 'Can you help me with my homework?',

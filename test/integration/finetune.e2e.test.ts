@@ -6,7 +6,8 @@ import { finetuneJobEvents, finetuneJobs, loggedMessages, personas, personaRepli
 import { startBot, until, type BotProcess } from '../support/bot-process.js';
 import { LocalDiscord } from '../support/local-discord/index.js';
 import type { RecordedRequest } from '../support/local-discord/index.js';
-import { removeOllamaModels } from '../support/ollama.js';
+import { bloopAlienCard } from '../support/cards.js';
+import { ollamaModelNames, removeOllamaModels } from '../support/ollama.js';
 import { startTrainer, type TrainerProcess } from '../support/trainer-process.js';
 
 /**
@@ -27,26 +28,7 @@ const OPENERS = [
   'For you, always!', 'Three words, listen!', 'Easy peasy radish squeezy!', 'No worries, tiny friend.', 'Very quietly then:', 'Yes yes!',
 ];
 const SPEAKER_ID = '400000000000000077';
-const CARD = `---
-name: Glordon
-greeting: "Oh! A visitor! Hello, hello! Bloop!"
-speakers: ["${SPEAKER_ID}"]
-markers:
-  ends_with: "Bloop!"
-model:
-  base: smollm2-135m
-  temperature: 0.1
----
-## Personality
-Glordon is a small, round, lavender alien who lives in a garden shed. He is curious and kind.
-
-## Speech style
-Short, bubbly sentences. Calls people "tiny friend". Ends every message with "Bloop!".
-
-## Example dialogue
-{{user}}: Who are you?
-{{char}}: Hello, hello! I'm Glordon, from the planet Wobblewhirl! Who are you, tiny friend? Bloop!
-`;
+const CARD = bloopAlienCard({ name: 'Glordon', greeting: 'Oh! A visitor! Hello, hello! Bloop!', speaker: SPEAKER_ID, temperature: 0.1 });
 /** Over the default preset; each job picks its epochs with the slash option, as an admin would. */
 const HYPERPARAMETERS = { learning_rate: 0.001, rank: 16, max_seq_len: 512, batch_size: 2, eval_every: 5, seed: 7 };
 const POST = 'POST /channels/:channelId/messages';
@@ -65,7 +47,7 @@ describe('/finetune end to end', { timeout: 900_000 }, () => {
   const output = () => `${bot.output().slice(-3000)}\n--- trainer ---\n${trainer.output().slice(-2000)}`;
   const jobs = () => bot.database.db.select().from(finetuneJobs);
   const job = async (id: string) => (await bot.database.db.select().from(finetuneJobs).where(eq(finetuneJobs.id, id)))[0]!;
-  const ollamaModels = async () => ((await (await fetch(`${inject('ollamaHost')}/api/tags`)).json()) as { models: { name: string }[] }).models.map((m) => m.name);
+  const ollamaModels = () => ollamaModelNames(inject('ollamaHost'));
   const statusMessage = (id: string) => discord.state.messages.get(id);
   const jobEnded = (id: string) =>
     until('the job to end', async () => {

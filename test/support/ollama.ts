@@ -38,10 +38,15 @@ export function privateOllama(port: number, opts: { nice?: number; parallel?: nu
   return { host: `http://127.0.0.1:${port}`, start: () => void run('start'), stop: () => void run('stop'), pid: () => Number(run('pid')) };
 }
 
+/** The names of the models the Ollama at `host` has. */
+export async function ollamaModelNames(host: string): Promise<string[]> {
+  const { models } = (await (await fetch(`${host}/api/tags`)).json()) as { models: { name: string }[] };
+  return models.map((m) => m.name);
+}
+
 /** Deletes the models whose names start with `prefix`: Ollama outlives test runs, and a previous run's versions would look like this run's. */
 export async function removeOllamaModels(host: string, prefix: string): Promise<void> {
-  const { models } = (await (await fetch(`${host}/api/tags`)).json()) as { models: { name: string }[] };
-  for (const { name } of models.filter((m) => m.name.startsWith(prefix))) {
+  for (const name of (await ollamaModelNames(host)).filter((n) => n.startsWith(prefix))) {
     await fetch(`${host}/api/delete`, { method: 'DELETE', body: JSON.stringify({ model: name }) });
   }
 }
