@@ -135,7 +135,9 @@ describe('the evaluation gate end to end', { timeout: 900_000 }, () => {
 
   it('holds back a version trained on replies that break the card, and says which metric and by how much', async () => {
     await converse((q) => BREAKS_CARD[q]!);
-    const { done, status } = await train({ epochs: 6 });
+    // Strong enough that the break shows through the served few-shot prompt on every probe (measured: 100% of replies); at lr 1e-3
+    // it showed in 5–20% of them, depending on how the model server batched the probes, too close to the 5-point margin.
+    const { done, status } = await train({ epochs: 6, learning_rate: 2e-3 });
     expect(done.progress?.activated, status).toBe(false);
     expect(await t.app.versions.active(SLUG)).toBeUndefined(); // prompt-only still answers
     expect(status).toMatch(/persona-gate-pip:v1 was created but not made active: held back against prompt-only: /);
