@@ -5,12 +5,11 @@ import { eq } from 'drizzle-orm';
 import { createApp } from '../bot/app.js';
 import { datasetVersions, finetuneJobs, personaVersions } from '../bot/db/schema.js';
 import { loadConfig } from '../bot/config.js';
-import { DatasetStore } from '../bot/db/dataset-store.js';
 import type { PersonaCard } from '../bot/personas/card.js';
 import { systemPrompt } from '../bot/personas/prompt.js';
 import { EVERYDAY_QUESTIONS } from '../bot/dataset/question-bank.js';
 import type { App } from '../bot/app.js';
-import { StyleClassifier, stripMarkers } from '../bot/personas/separability.js';
+import { separability } from '../bot/personas/separability.js';
 import type { TeacherStats } from '../bot/dataset/sources/synthetic.js';
 import { isEvaluation, PROMPT_ONLY, type LoreFacts } from '../bot/services/evaluation.js';
 import { testConfig, testKeys } from '../test/support/db.js';
@@ -101,10 +100,11 @@ export const qualityBenchmark: Benchmark = {
       await trainer.stop();
     }
     // Separability needs two personas or more (not at the smoke size).
+    // (Each persona ran in its own database, so the evaluation service saw one persona; here they are fitted together.)
     if (styles.length > 1) {
-      const clf = StyleClassifier.fit(styles.flatMap((p) => p.train.map((text) => ({ persona: p.slug, text: stripMarkers(p.card, text) }))));
+      const references = styles.map((p) => ({ persona: p.slug, card: p.card, replies: p.train }));
       for (const p of styles) {
-        const of = (replies: string[]) => clf.accuracy(replies.map((text) => ({ persona: p.slug, text: stripMarkers(p.card, text) })));
+        const of = (replies: string[]) => separability(references, p.slug, replies)?.accuracy ?? NaN;
         perPersona[p.slug]!.separability_adapter = round(of(p.adapter));
         perPersona[p.slug]!.separability_prompt_only = round(of(p.promptOnly));
       }
@@ -195,9 +195,7 @@ async function onePersona(
     const trainedShape = smoke ? undefined : (await app.evaluation.evaluate(card, { version: version.version, model: version.servedModel }, { facts, shape: 'trained' })).metrics;
     const promptOnly = promptOnlyEval.metrics;
     const adapter = adapterEval.metrics;
-    const trainReplies = (await new DatasetStore(app.database.db, app.keys).readLines(job.datasetVersionId!))
-      .filter((l) => l.split === 'train')
-      .flatMap((l) => (JSON.parse(l.json) as { messages: { role: string; content: string }[] }).messages.filter((m) => m.role === 'assistant').map((m) => m.content));
+    const [reference] = await app.dataset.styleReferences([card]); // the job's dataset: the persona's latest
     const gateEval = version.metrics?.evaluation;
     const phases = job.progress?.phases ?? {};
     const multi = stats.teacher ? stats.teacher.multiTurn / Math.max(1, stats.lines) : 0;
@@ -243,7 +241,7 @@ async function onePersona(
     for (const [k, v] of Object.entries(metrics)) metrics[k] = round(v);
     return {
       metrics,
-      style: { slug, card, train: trainReplies, promptOnly: promptOnlyEval.replies.map((r) => r.text), adapter: adapterEval.replies.map((r) => r.text) },
+      style: { slug, card, train: reference?.replies ?? [], promptOnly: promptOnlyEval.replies.map((r) => r.text), adapter: adapterEval.replies.map((r) => r.text) },
       note: `${slug}: ${stats.lines} lines, v${version.version} ${job.progress?.activated ? 'activated' : 'held back'} by the gate (${isEvaluation(gateEval) ? 'evaluated' : 'not evaluated'}: ${job.progress?.gate ?? ''}).`,
     };
   } finally {
@@ -307,7 +305,7 @@ function median(xs: number[]): number {
 interface PersonaStyle {
   slug: string;
   card: PersonaCard;
-  train: string[];
+  train: readonly string[];
   promptOnly: string[];
   adapter: string[];
 }

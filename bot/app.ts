@@ -128,6 +128,7 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
     versions,
     baseModel: config.inference.baseModel,
     settings: { ...config.evaluation, contextTokens: config.chat.contextTokens, maxReplyTokens: config.chat.maxReplyTokens, loreK: config.chat.loreK, adapterPrompt: config.chat.adapterPrompt },
+    styleReferences: () => dataset.styleReferences(personas.list()),
   });
   const finetune = new FinetuneService({
     db: database.db,

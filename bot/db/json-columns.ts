@@ -59,6 +59,14 @@ export interface EvaluationMetrics extends StyleMetrics {
   lore_facts: number | null;
   /** Perplexity on the persona's frozen evaluation set (null: not measured). */
   perplexity: number | null;
+  /**
+   * Cross-persona separability: share of the replies a style classifier (markers stripped, fitted
+   * on every persona's latest dataset) attributes to this persona; null with fewer than two personas
+   * with a dataset. Absent on evaluations stored before it was measured.
+   */
+  separability?: number | null;
+  /** What guessing would score: 1 / the number of personas the classifier was fitted on. */
+  separability_chance?: number | null;
 }
 
 /** A line of a persona's frozen evaluation set: the dataset line contract (DESIGN "Dataset"). */

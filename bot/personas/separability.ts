@@ -101,3 +101,31 @@ function normalize(v: Vector): Vector {
   norm = Math.sqrt(norm) || 1;
   return new Map([...v].map(([k, x]) => [k, x / norm]));
 }
+
+/** One persona's reference style: the assistant replies of its latest training dataset. */
+export interface StyleReference {
+  persona: string;
+  card: FitCard;
+  replies: readonly string[];
+}
+
+export interface Separability {
+  /** Share of the replies the classifier attributes to their own persona. */
+  accuracy: number;
+  /** What guessing would score: 1 / the number of personas the classifier knows. */
+  chance: number;
+}
+
+/**
+ * How well `replies` of `persona` can be told apart from the other personas' voices: a classifier
+ * is fitted on every reference (each stripped of its own card's markers), then the replies (stripped
+ * of this persona's markers) are classified. Null when fewer than two personas have replies, or
+ * `persona` has none (there is nothing to tell it apart from, or no voice to recognise).
+ */
+export function separability(references: readonly StyleReference[], persona: string, replies: readonly string[]): Separability | null {
+  const known = references.filter((r) => r.replies.length > 0);
+  const own = known.find((r) => r.persona === persona);
+  if (known.length < 2 || !own || replies.length === 0) return null;
+  const clf = StyleClassifier.fit(known.flatMap((r) => r.replies.map((text) => ({ persona: r.persona, text: stripMarkers(r.card, text) }))));
+  return { accuracy: clf.accuracy(replies.map((text) => ({ persona, text: stripMarkers(own.card, text) }))), chance: 1 / known.length };
+}

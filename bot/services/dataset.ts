@@ -2,13 +2,15 @@ import path from 'node:path';
 import type { BuildDatasetInput, DatasetBuild, DatasetDeps } from '../dataset/build.js';
 import type { DatasetSettings } from '../dataset/settings.js';
 import { buildDataset } from '../dataset/build.js';
-import { eq } from 'drizzle-orm';
+import { desc, eq } from 'drizzle-orm';
+import { DatasetStore } from '../db/dataset-store.js';
 import type { FrozenLine } from '../db/json-columns.js';
-import { personaFrozenSets } from '../db/schema.js';
+import { datasetVersions, personaFrozenSets } from '../db/schema.js';
 import { makeFrozenSet } from '../dataset/frozen-set.js';
 import { DEFAULT_SETTINGS } from '../dataset/settings.js';
 import { teacherSettingsFor } from '../dataset/sources/teacher-dialogues.js';
 import type { PersonaCard } from '../personas/card.js';
+import type { StyleReference } from '../personas/separability.js';
 
 /** The dataset builder as the bot composes it (App.dataset): over the app's database, keys, model server and consent state. */
 export class DatasetService {
@@ -48,6 +50,30 @@ export class DatasetService {
     await db.insert(personaFrozenSets).values({ personaSlug: card.slug, cardHash: card.hash, lines }).onConflictDoNothing();
     const [row] = await db.select().from(personaFrozenSets).where(eq(personaFrozenSets.personaSlug, card.slug));
     return row!.lines;
+  }
+
+  /**
+   * Each card's reference style for separability: the assistant replies of the training split of
+   * its latest stored dataset (cards with none are left out). Read fresh every time, so a forget's
+   * redaction is never served from a copy.
+   */
+  async styleReferences(cards: readonly PersonaCard[]): Promise<StyleReference[]> {
+    const store = new DatasetStore(this.deps.db, this.deps.keys);
+    const out: StyleReference[] = [];
+    for (const card of cards) {
+      const [latest] = await this.deps.db
+        .select({ id: datasetVersions.id })
+        .from(datasetVersions)
+        .where(eq(datasetVersions.personaSlug, card.slug))
+        .orderBy(desc(datasetVersions.createdAt), desc(datasetVersions.id))
+        .limit(1);
+      if (!latest) continue;
+      const replies = (await store.readLines(latest.id))
+        .filter((l) => l.split === 'train')
+        .flatMap((l) => (JSON.parse(l.json) as { messages: { role: string; content: string }[] }).messages.filter((m) => m.role === 'assistant').map((m) => m.content));
+      out.push({ persona: card.slug, card, replies });
+    }
+    return out;
   }
 
   private cacheDir(): string {

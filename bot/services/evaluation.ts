@@ -9,6 +9,7 @@ import type { PersonaCard } from '../personas/card.js';
 import { evaluationProbes } from '../personas/probes.js';
 import type { PromptShape } from '../personas/prompt.js';
 import { buildPrompt } from '../personas/prompt.js';
+import { separability, type StyleReference } from '../personas/separability.js';
 import type { ProbeReply } from '../personas/style-metrics.js';
 import { styleMetrics } from '../personas/style-metrics.js';
 import type { LoreIndex } from './lore.js';
@@ -68,6 +69,8 @@ export class EvaluationService {
       /** The base model of cards that name none. */
       baseModel: string;
       settings: EvaluationSettings;
+      /** Every persona's reference style (its latest dataset's replies), for separability; absent: not measured. */
+      styleReferences?: () => Promise<StyleReference[]>;
     },
   ) {}
 
@@ -121,12 +124,15 @@ export class EvaluationService {
       }
     };
     await Promise.all(Array.from({ length: Math.max(1, Math.min(s.concurrency, jobs.length)) }, worker));
+    const separated = this.deps.styleReferences ? separability(await this.deps.styleReferences(), card.slug, replies.map((r) => r.text)) : null;
     const metrics: EvaluationMetrics = {
       ...styleMetrics(card, replies),
       probes: probes.length,
       samples: s.samples,
       lore_facts: opts.facts ? loreFactsRate(replies, opts.facts) : null,
       perplexity: null,
+      separability: separated?.accuracy ?? null,
+      separability_chance: separated?.chance ?? null,
     };
     return { version: target.version, model: target.model, metrics, replies, probeSetHash: this.probeSetHash(card) };
   }
@@ -195,14 +201,17 @@ const SHOWN: { key: keyof EvaluationMetrics; label: string; kind: 'rate' | 'numb
   { key: 'truncation_rate', label: 'truncated', kind: 'rate' },
   { key: 'lore_facts', label: 'lore facts', kind: 'rate' },
   { key: 'perplexity', label: 'perplexity', kind: 'number' },
+  { key: 'separability', label: 'separability', kind: 'rate' },
 ];
 
 /** One line of metrics, e.g. "all markers 70%, ending 90%, …" (metrics not measured are left out). */
 export function describeMetrics(m: EvaluationMetrics): string {
+  const pct = (v: number) => `${Math.round(v * 100)}%`;
   return SHOWN.filter((s) => typeof m[s.key] === 'number')
     .map((s) => {
       const v = m[s.key] as number;
-      return `${s.label} ${s.kind === 'rate' ? `${Math.round(v * 100)}%` : Number.isInteger(v) ? v : v.toFixed(2)}`;
+      const shown = `${s.label} ${s.kind === 'rate' ? pct(v) : Number.isInteger(v) ? v : v.toFixed(2)}`;
+      return s.key === 'separability' && typeof m.separability_chance === 'number' ? `${shown} (chance ${pct(m.separability_chance)})` : shown;
     })
     .join(', ');
 }

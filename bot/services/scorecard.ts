@@ -113,16 +113,17 @@ export class ScorecardService {
 }
 
 /** The automatic metrics drawn beside the 👍 share, with their colours (rates: 0–1, higher is more in character). */
-export const SCORECARD_COLOURS = { up: '#6366f1', markers_all: '#16a34a', ends_with: '#f59e0b' } as const;
-const EVALUATION_BARS: { key: 'markers_all' | 'ends_with'; label: string; colour: string }[] = [
+export const SCORECARD_COLOURS = { up: '#6366f1', markers_all: '#16a34a', ends_with: '#f59e0b', separability: '#0ea5e9' } as const;
+const EVALUATION_BARS: { key: 'markers_all' | 'ends_with' | 'separability'; label: string; colour: string }[] = [
   { key: 'markers_all', label: 'all declared markers', colour: SCORECARD_COLOURS.markers_all },
   { key: 'ends_with', label: 'declared ending', colour: SCORECARD_COLOURS.ends_with },
+  { key: 'separability', label: 'separability', colour: SCORECARD_COLOURS.separability },
 ];
 
 /**
  * Versions side by side as PNG (rendered server-side): per version the 👍 share of votes with
- * its Wilson interval, and beside it the latest automatic evaluation's marker rates where one
- * was measured (`evaluations`, keyed by version number; 0 = prompt-only).
+ * its Wilson interval, and beside it the latest automatic evaluation's marker rates and
+ * separability where one was measured (`evaluations`, keyed by version number; 0 = prompt-only).
  */
 export function renderScorecardPng(personaName: string, scores: VersionScore[], evaluations: ReadonlyMap<number, EvaluationMetrics> = new Map()): Buffer {
   const { g, plot, height, png } = chartFrame(`${personaName}: votes and automatic evaluation per version`, ['0%', '25%', '50%', '75%', '100%']);
@@ -130,17 +131,18 @@ export function renderScorecardPng(personaName: string, scores: VersionScore[], 
   const bottom = plot.top + plotH;
   const slot = plot.width / Math.max(1, scores.length);
   // The canvas's fonts have no emoji, so the legend spells the vote out.
-  const bars = [{ label: 'thumbs-up share (95% interval)', colour: SCORECARD_COLOURS.up }, ...EVALUATION_BARS];
+  const bars = [{ label: 'thumbs-up (95% interval)', colour: SCORECARD_COLOURS.up }, ...EVALUATION_BARS];
   const barW = (slot * 0.7) / bars.length;
   // Legend, along the bottom edge.
   g.font = '12px sans-serif';
-  bars.forEach((b, i) => {
-    const x = plot.left + i * 220;
+  let legendX = plot.left;
+  for (const b of bars) {
     g.fillStyle = b.colour;
-    g.fillRect(x, height - 22, 10, 10);
+    g.fillRect(legendX, height - 22, 10, 10);
     g.fillStyle = '#111827';
-    g.fillText(b.label, x + 14, height - 13);
-  });
+    g.fillText(b.label, legendX + 14, height - 13);
+    legendX += 14 + g.measureText(b.label).width + 18;
+  }
   const bar = (x: number, rate: number, colour: string) => {
     g.fillStyle = colour;
     g.fillRect(x, bottom - rate * plotH, barW, rate * plotH);

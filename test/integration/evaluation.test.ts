@@ -2,9 +2,10 @@ import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dispatch } from '../../commands/dispatch.js';
 import { personaCommand } from '../../commands/persona.js';
+import { DatasetStore } from '../../bot/db/dataset-store.js';
 import { personaEvaluations, personas } from '../../bot/db/schema.js';
 import { evaluationProbes } from '../../bot/personas/probes.js';
-import { loreFactsRate, PROMPT_ONLY } from '../../bot/services/evaluation.js';
+import { describeMetrics, loreFactsRate, PROMPT_ONLY } from '../../bot/services/evaluation.js';
 import { createTestApp, type TestApp } from '../support/app.js';
 import { recordingContext } from '../support/context.js';
 
@@ -24,10 +25,27 @@ describe('loreFactsRate', () => {
 // Real model calls (SmolLM2 through Ollama), one at a time.
 describe('evaluating persona versions with the real model', { timeout: 300_000 }, () => {
   let t: TestApp;
+  /** A stored dataset of `replies` (train split) plus one eval-split line, as a build stores it. */
+  const storeDataset = (slug: string, replies: string[]) => {
+    const line = (content: string, i: number) => JSON.stringify({ id: `${slug}-${i}`, persona: slug, source: 'synthetic', messages: [{ role: 'user', content: `Question ${i}?` }, { role: 'assistant', content }] });
+    const lines = [...replies.map((r, i) => ({ split: 'train' as const, json: line(r, i), contributorIds: [], guildIds: [] })), { split: 'eval' as const, json: line('An eval reply.', 99), contributorIds: [], guildIds: [] }];
+    return new DatasetStore(t.app.database.db, t.keys).save({ personaSlug: slug, contentHash: `${slug}-${replies.length}`, stats: {}, lines });
+  };
   beforeAll(async () => {
     t = await createTestApp('pglite', { env: { CHAT_MAX_REPLY_TOKENS: '24', EVAL_SAMPLES: '2', EVAL_CONCURRENCY: '1' } });
   });
   afterAll(async () => t?.destroy());
+
+  it('reads each persona’s reference style from the training split of its latest dataset only', async () => {
+    await storeDataset('glordon', ['An older reply. Bloop!']);
+    await storeDataset('glordon', ['Hello hello, tiny friend! Bloop!', 'Moon-jelly for breakfast! Bloop!']);
+    await storeDataset('marginalia', ['Indeed, dear reader, the margin holds more than the page.', 'One does not hurry a footnote, dear reader.']);
+    const refs = await t.app.dataset.styleReferences(t.app.personas.list());
+    expect(refs.map((r) => [r.persona, r.replies])).toEqual([
+      ['glordon', ['Hello hello, tiny friend! Bloop!', 'Moon-jelly for breakfast! Bloop!']],
+      ['marginalia', ['Indeed, dear reader, the margin holds more than the page.', 'One does not hurry a footnote, dear reader.']],
+    ]); // corran-vask has no dataset: left out
+  });
 
   it('answers every probe twice with fixed seeds, measures the replies, and stores them for reuse', async () => {
     const card = t.app.personas.get('glordon');
@@ -42,6 +60,11 @@ describe('evaluating persona versions with the real model', { timeout: 300_000 }
       expect(e.metrics[k]).toBeLessThanOrEqual(1);
     }
     expect(e.metrics.distinct2).toBeGreaterThan(0);
+    // Two personas have a dataset (the test above), so the replies' voice is classified between them.
+    expect(e.metrics.separability_chance).toBe(0.5);
+    expect(e.metrics.separability).toBeGreaterThanOrEqual(0);
+    expect(e.metrics.separability).toBeLessThanOrEqual(1);
+    expect(describeMetrics(e.metrics)).toMatch(/separability \d+% \(chance 50%\)$/);
     // Replies cut at the 24-token cap are counted as truncated.
     expect(e.metrics.truncation_rate).toBeGreaterThan(0);
 

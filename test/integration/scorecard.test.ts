@@ -58,23 +58,24 @@ describe('scorecards from reactions on persona replies', () => {
 
   it('shows each version’s latest automatic evaluation beside its votes, in the reply and as bars in the PNG', async () => {
     const card = t.app.personas.get('glordon');
-    const metrics = (markers: number, ending: number): EvaluationMetrics => ({
+    const metrics = (markers: number, ending: number, separability: number | null = null): EvaluationMetrics => ({
       replies: 56, probes: 28, samples: 2, markers_all: markers, ends_with: ending, lexicon: 0.2, forbid_rate: 0, breaks_rate: 0, mean_fit: 0.5,
       mean_length: 200, median_length: 190, distinct2: 0.7, near_duplicate_rate: 0, truncation_rate: 0, lore_facts: null, perplexity: null,
+      separability, separability_chance: separability === null ? null : 1 / 3,
     });
     await t.app.versions.insert({ personaSlug: 'glordon', version: 1, servedModel: 'persona-glordon:v1', baseModel: 'smollm2-135m' });
     const record = (version: number, m: EvaluationMetrics) =>
       t.app.evaluation.record(card, { version, model: 'x', metrics: m, replies: [], probeSetHash: t.app.evaluation.probeSetHash(card) });
     await record(0, metrics(0.5, 0.5)); // older: superseded by the next one
     await record(0, metrics(0, 0.02));
-    await record(1, metrics(0.75, 0.9));
+    await record(1, metrics(0.75, 0.9, 0.6));
 
     const ctx = recordingContext('scorecard', { name: 'glordon' });
     expect(await dispatch(personaCommand, ctx, t.app)).toEqual({ kind: 'ok' });
     const reply = ctx.replies.at(-1)!;
     // prompt-only has votes (the test above); v1 has none yet but its evaluation still shows.
     expect(reply.content).toMatch(/\*\*base\*\*: 2 replies, 3 votes, 👍 67% .* · evaluation: all markers 0%, ending 2%/);
-    expect(reply.content).toMatch(/\*\*v1\*\*: 0 replies, 0 votes, 👍 – .* · evaluation: all markers 75%, ending 90%/);
+    expect(reply.content).toMatch(/\*\*v1\*\*: 0 replies, 0 votes, 👍 – .* · evaluation: all markers 75%, ending 90%.*, separability 60% \(chance 33%\)/);
 
     // In the PNG, v1's column has a markers bar 75% of the plot high and no vote bar.
     const png = reply.files![0]!.data as Buffer;
@@ -90,8 +91,11 @@ describe('scorecards from reactions on persona replies', () => {
     expect(columnHas(338, 620, yAt(0.8), SCORECARD_COLOURS.markers_all)).toBe(false);
     expect(columnHas(338, 620, yAt(0.85), SCORECARD_COLOURS.ends_with)).toBe(true);
     expect(columnHas(338, 620, yAt(0.1), SCORECARD_COLOURS.up)).toBe(false);
+    expect(columnHas(338, 620, yAt(0.55), SCORECARD_COLOURS.separability)).toBe(true);
+    expect(columnHas(338, 620, yAt(0.65), SCORECARD_COLOURS.separability)).toBe(false);
     // base's column: the 👍 bar (67%) and an ending bar of 2% only.
     expect(columnHas(56, 338, yAt(0.6), SCORECARD_COLOURS.up)).toBe(true);
     expect(columnHas(56, 338, yAt(0.1), SCORECARD_COLOURS.ends_with)).toBe(false);
+    expect(columnHas(56, 338, yAt(0.01), SCORECARD_COLOURS.separability)).toBe(false); // not measured for base
   });
 });
