@@ -8,6 +8,7 @@ import { loadConfig } from '../bot/config.js';
 import type { PersonaCard } from '../bot/personas/card.js';
 import { systemPrompt } from '../bot/personas/prompt.js';
 import { EVERYDAY_QUESTIONS } from '../bot/dataset/question-bank.js';
+import { DEVELOPMENT_PROBES } from '../bot/personas/probes.js';
 import type { App } from '../bot/app.js';
 import { separability } from '../bot/personas/separability.js';
 import type { TeacherStats } from '../bot/dataset/sources/synthetic.js';
@@ -70,70 +71,87 @@ const PER_PERSONA = [
 /** Which way is worse, for the worst-over-personas figure (job times: the longest). */
 const LOWER_IS_WORSE = new Set(['markers_all_prompt_only', 'lore_facts_prompt_only', 'markers_all_adapter', 'markers_all_gain', 'ends_with_adapter', 'distinct2_ratio', 'lore_facts_adapter', 'lore_facts_ratio', 'separability_adapter', 'separability_prompt_only', 'markers_all_adapter_trained_prompt', 'ends_with_adapter_trained_prompt', 'distinct2_ratio_trained_prompt', 'lore_facts_adapter_trained_prompt', 'dataset_lines', 'dataset_multi_turn_share', 'teacher_acceptance_rate', 'teacher_tokens_per_s', 'generation_speedup']);
 
-export const qualityBenchmark: Benchmark = {
-  name: 'quality',
-  description: 'shipped personas, card only: prompt-only vs the default fine-tune, on eval prompts the training never saw',
-  // Separability needs two personas, so the smoke size (one) cannot report it; the second prompt layout is measured at full size only;
-  // a smoke build may end before the first chat probe during it.
-  metrics: PER_PERSONA.filter((m) => !m.startsWith('separability') && !m.endsWith('_trained_prompt') && !m.startsWith('chat_ttft_during_build')),
-  async run({ smoke, log }) {
-    const shipped = readdirSync('persona-data').filter((f) => f.endsWith('.md')).map((f) => f.slice(0, -3)).sort();
-    // BENCH_QUALITY_PERSONAS=a,b: a subset of the shipped personas (a full run is long on a CPU).
-    const only = process.env.BENCH_QUALITY_PERSONAS?.split(',').map((s) => s.trim()).filter(Boolean);
-    const unknown = only?.filter((s) => !shipped.includes(s)) ?? [];
-    if (unknown.length) throw new Error(`BENCH_QUALITY_PERSONAS: no shipped persona ${unknown.join(', ')} (shipped: ${shipped.join(', ')})`);
-    const slugs = smoke ? ['glordon'] : (only ?? shipped);
-    const ollama = benchOllama();
-    log('trainer service (cached virtualenv)');
-    const trainer = await startTrainer();
-    const perPersona: Record<string, Record<string, number>> = {};
-    const notes: string[] = [];
-    const styles: PersonaStyle[] = [];
-    try {
-      for (const slug of slugs) {
-        const r = await onePersona(slug, { smoke, log, ollama, trainer });
-        perPersona[slug] = r.metrics;
-        notes.push(r.note);
-        styles.push(r.style);
+/**
+ * What the versions are measured on: `eval`, the reported figures (each card's `## Eval prompts`
+ * plus the generic probes); `dev`, the development probe set defaults are chosen on (no lore facts).
+ */
+type ProbeSet = 'eval' | 'dev';
+
+export const qualityBenchmark = qualityBenchmarkOn('eval');
+/** `npm run bench -- quality-dev`: the same run measured on the development probes, for choosing defaults (never reported as targets). */
+export const qualityDevBenchmark = qualityBenchmarkOn('dev');
+
+function qualityBenchmarkOn(probeSet: ProbeSet): Benchmark {
+  return {
+    name: probeSet === 'eval' ? 'quality' : 'quality-dev',
+    description:
+      probeSet === 'eval'
+        ? 'shipped personas, card only: prompt-only vs the default fine-tune, on eval prompts the training never saw'
+        : 'the quality run on the development probes (for choosing defaults; the reported figures are the quality run)',
+    // Separability needs two personas, so the smoke size (one) cannot report it; the second prompt layout is measured at full size only;
+    // a smoke build may end before the first chat probe during it.
+    metrics: PER_PERSONA.filter((m) => !m.startsWith('separability') && !m.endsWith('_trained_prompt') && !m.startsWith('chat_ttft_during_build') && (probeSet === 'eval' || !m.startsWith('lore_facts'))),
+    async run({ smoke, log }) {
+      const shipped = readdirSync('persona-data').filter((f) => f.endsWith('.md')).map((f) => f.slice(0, -3)).sort();
+      // BENCH_QUALITY_PERSONAS=a,b: a subset of the shipped personas (a full run is long on a CPU).
+      const only = process.env.BENCH_QUALITY_PERSONAS?.split(',').map((s) => s.trim()).filter(Boolean);
+      const unknown = only?.filter((s) => !shipped.includes(s)) ?? [];
+      if (unknown.length) throw new Error(`BENCH_QUALITY_PERSONAS: no shipped persona ${unknown.join(', ')} (shipped: ${shipped.join(', ')})`);
+      const slugs = smoke ? ['glordon'] : (only ?? shipped);
+      const ollama = benchOllama();
+      log('trainer service (cached virtualenv)');
+      const trainer = await startTrainer();
+      const perPersona: Record<string, Record<string, number>> = {};
+      const notes: string[] = [];
+      const styles: PersonaStyle[] = [];
+      try {
+        for (const slug of slugs) {
+          const r = await onePersona(slug, { smoke, log, ollama, trainer, probeSet });
+          perPersona[slug] = r.metrics;
+          notes.push(r.note);
+          styles.push(r.style);
+        }
+      } finally {
+        await trainer.stop();
       }
-    } finally {
-      await trainer.stop();
-    }
-    // Separability needs two personas or more (not at the smoke size).
-    // (Each persona ran in its own database, so the evaluation service saw one persona; here they are fitted together.)
-    if (styles.length > 1) {
-      const references = styles.map((p) => ({ persona: p.slug, card: p.card, replies: p.train }));
-      for (const p of styles) {
-        const of = (replies: string[]) => separability(references, p.slug, replies)?.accuracy ?? NaN;
-        perPersona[p.slug]!.separability_adapter = round(of(p.adapter));
-        perPersona[p.slug]!.separability_prompt_only = round(of(p.promptOnly));
+      // Separability needs two personas or more (not at the smoke size).
+      // (Each persona ran in its own database, so the evaluation service saw one persona; here they are fitted together.)
+      if (styles.length > 1) {
+        const references = styles.map((p) => ({ persona: p.slug, card: p.card, replies: p.train }));
+        for (const p of styles) {
+          const of = (replies: string[]) => separability(references, p.slug, replies)?.accuracy ?? NaN;
+          perPersona[p.slug]!.separability_adapter = round(of(p.adapter));
+          perPersona[p.slug]!.separability_prompt_only = round(of(p.promptOnly));
+        }
+        notes.push(`Separability: a nearest-centroid classifier over word and character 3-gram tf-idf, declared markers and names stripped, trained on each persona's dataset replies; chance = ${round(1 / styles.length)}.`);
       }
-      notes.push(`Separability: a nearest-centroid classifier over word and character 3-gram tf-idf, declared markers and names stripped, trained on each persona's dataset replies; chance = ${round(1 / styles.length)}.`);
-    }
-    const metrics: Record<string, number> = {};
-    for (const name of PER_PERSONA) {
-      const values = slugs.map((s) => perPersona[s]![name]).filter((v): v is number => typeof v === 'number' && Number.isFinite(v));
-      if (values.length > 0) metrics[name] = LOWER_IS_WORSE.has(name) ? Math.min(...values) : Math.max(...values);
-      for (const s of slugs) if (typeof perPersona[s]![name] === 'number') metrics[`${name}_${s}`] = perPersona[s]![name]!;
-    }
-    return {
-      samples: slugs.length,
-      metrics,
-      notes:
-        `Unsuffixed metrics are the worst persona's (rates: lowest where higher is better, highest where lower is better; times: the longest); ` +
-        `*_<slug> per persona. Each persona: card only, default settings (DATASET_TEACHER_*, FINETUNE_PRESET), FINETUNE_GATE=eval, a fresh ` +
-        `generation cache and database, the real trainer on this CPU, SmolLM2-135M in Ollama. Probes: the card's ## Eval prompts plus the ` +
-        `generic set, ${smoke ? 1 : 2} sample(s) each, the same seeds for both models; lore facts from bench/fixtures/lore-facts.json. ` +
-        `perplexity_ratio = the trained version's perplexity on the persona's frozen evaluation set over the base model's (the trainer's; *_no_ending without the declared ending's tokens). ` +
-        `generation_speedup = tokens/s of the same teacher requests at DATASET_TEACHER_CONCURRENCY streams over one stream, before the job (the model server decodes OLLAMA_NUM_PARALLEL requests together). ` +
-        `chat_ttft_*: a member's chat request (interactive priority, the card's system prompt) idle before the job (median of 3) and every 15 s while the job builds its dataset. ${notes.join(' ')}`,
-    };
-  },
-};
+      const metrics: Record<string, number> = {};
+      for (const name of PER_PERSONA) {
+        const values = slugs.map((s) => perPersona[s]![name]).filter((v): v is number => typeof v === 'number' && Number.isFinite(v));
+        if (values.length > 0) metrics[name] = LOWER_IS_WORSE.has(name) ? Math.min(...values) : Math.max(...values);
+        for (const s of slugs) if (typeof perPersona[s]![name] === 'number') metrics[`${name}_${s}`] = perPersona[s]![name]!;
+      }
+      return {
+        samples: slugs.length,
+        metrics,
+        notes:
+          `Unsuffixed metrics are the worst persona's (rates: lowest where higher is better, highest where lower is better; times: the longest); ` +
+          `*_<slug> per persona. Each persona: card only, default settings (DATASET_TEACHER_*, FINETUNE_PRESET), FINETUNE_GATE=eval, a fresh ` +
+          `generation cache and database, the real trainer on this CPU, SmolLM2-135M in Ollama. ` +
+          (probeSet === 'eval'
+            ? `Probes: the card's ## Eval prompts plus the generic set, ${smoke ? 1 : 2} sample(s) each, the same seeds for both models; lore facts from bench/fixtures/lore-facts.json. `
+            : `Probes: the development set (DEVELOPMENT_PROBES, bot/personas/probes.ts), ${smoke ? 1 : 2} sample(s) each, the same seeds for both models; no lore facts. The job's own gate still evaluates on the card's probes. `) +
+          `perplexity_ratio = the trained version's perplexity on the persona's frozen evaluation set over the base model's (the trainer's; *_no_ending without the declared ending's tokens). ` +
+          `generation_speedup = tokens/s of the same teacher requests at DATASET_TEACHER_CONCURRENCY streams over one stream, before the job (the model server decodes OLLAMA_NUM_PARALLEL requests together). ` +
+          `chat_ttft_*: a member's chat request (interactive priority, the card's system prompt) idle before the job (median of 3) and every 15 s while the job builds its dataset. ${notes.join(' ')}`,
+      };
+    },
+  };
+}
 
 async function onePersona(
   slug: string,
-  ctx: { smoke: boolean; log: (l: string) => void; ollama: { host: string; baseModel: string }; trainer: { url: string; token: string; output(): string } },
+  ctx: { smoke: boolean; log: (l: string) => void; ollama: { host: string; baseModel: string }; trainer: { url: string; token: string; output(): string }; probeSet: ProbeSet },
 ): Promise<{ metrics: Record<string, number>; note: string; style: PersonaStyle }> {
   const { smoke, log } = ctx;
   const bench = await benchDatabase(`quality-${slug}`);
@@ -188,11 +206,11 @@ async function onePersona(
     const [dataset] = await app.database.db.select({ stats: datasetVersions.stats }).from(datasetVersions).where(eq(datasetVersions.id, job.datasetVersionId!));
     const stats = dataset!.stats as { lines: number; teacher?: TeacherStats };
 
-    log(`${slug}: evaluating prompt-only and v${version.version} with lore facts`);
-    const facts = FACTS[slug];
-    const promptOnlyEval = await app.evaluation.evaluate(card, { version: PROMPT_ONLY, model: card.model.base ?? app.config.inference.baseModel }, { facts });
-    const adapterEval = await app.evaluation.evaluate(card, { version: version.version, model: version.servedModel }, { facts, shape: 'few-shot' });
-    const trainedShape = smoke ? undefined : (await app.evaluation.evaluate(card, { version: version.version, model: version.servedModel }, { facts, shape: 'trained' })).metrics;
+    log(`${slug}: evaluating prompt-only and v${version.version} on the ${ctx.probeSet === 'eval' ? 'eval probes, with lore facts' : 'development probes'}`);
+    const on = ctx.probeSet === 'eval' ? { facts: FACTS[slug] } : { probes: DEVELOPMENT_PROBES };
+    const promptOnlyEval = await app.evaluation.evaluate(card, { version: PROMPT_ONLY, model: card.model.base ?? app.config.inference.baseModel }, on);
+    const adapterEval = await app.evaluation.evaluate(card, { version: version.version, model: version.servedModel }, { ...on, shape: 'few-shot' });
+    const trainedShape = smoke ? undefined : (await app.evaluation.evaluate(card, { version: version.version, model: version.servedModel }, { ...on, shape: 'trained' })).metrics;
     const promptOnly = promptOnlyEval.metrics;
     const adapter = adapterEval.metrics;
     const [reference] = await app.dataset.styleReferences([card]); // the job's dataset: the persona's latest

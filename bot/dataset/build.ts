@@ -3,7 +3,7 @@ import type { Db } from '../db/client.js';
 import { DatasetStore } from '../db/dataset-store.js';
 import type { ChatModel } from '../inference/ports.js';
 import type { PersonaCard } from '../personas/card.js';
-import { evaluationProbes } from '../personas/probes.js';
+import { heldOutProbes } from '../personas/probes.js';
 import { systemPrompt } from '../personas/prompt.js';
 import { DatasetSourceError } from './errors.js';
 import { ProbeGuard } from './leakage.js';
@@ -60,7 +60,7 @@ export interface BuildDatasetInput {
   teacherModel?: string;
   /** The context window served prompts are budgeted to (CHAT_CONTEXT_TOKENS; default 2048). */
   contextTokens?: number;
-  /** Evaluation probes kept out of training (default: the card's eval prompts and the generic probes). */
+  /** Probes kept out of training (default: the card's eval prompts, the generic and the development probes). */
   probes?: readonly string[];
   /** Folder of the synthetic dialogue cache (e.g. DATA_DIR/dataset-cache). */
   cacheDir: string;
@@ -120,7 +120,7 @@ async function buildWithSpill(deps: DatasetDeps, input: BuildDatasetInput, spill
   const system = s.systemTurn ? systemPrompt(card, 'friend') : null;
   const candidates = perSource(() => 0);
   const finished = new FinishedLines(spill);
-  const guard = new ProbeGuard(input.probes ?? evaluationProbes(card));
+  const guard = new ProbeGuard(input.probes ?? heldOutProbes(card));
 
   // 1. Every source, in order: its candidates are finished (and spilled) as they come.
   const sourceStats: Partial<SourceStats> = {};

@@ -96,11 +96,22 @@ export class EvaluationService {
   }
 
   /** Answers every probe with one model and measures the replies (nothing stored). */
-  async evaluate(card: PersonaCard, target: EvaluationTarget, opts: { facts?: LoreFacts; signal?: AbortSignal; onProgress?: (done: number, total: number) => void; shape?: PromptShape } = {}): Promise<Evaluation> {
+  async evaluate(
+    card: PersonaCard,
+    target: EvaluationTarget,
+    opts: {
+      facts?: LoreFacts;
+      signal?: AbortSignal;
+      onProgress?: (done: number, total: number) => void;
+      shape?: PromptShape;
+      /** Other probes than the card's (the development set, for choosing defaults); stored under their own probe-set hash. */
+      probes?: readonly string[];
+    } = {},
+  ): Promise<Evaluation> {
     const s = this.deps.settings;
     // As served: prompt-only with the example dialogues, versions with ADAPTER_PROMPT's layout.
     const shape = opts.shape ?? (target.version === PROMPT_ONLY ? 'few-shot' : (s.adapterPrompt ?? 'few-shot'));
-    const probes = this.probes(card);
+    const probes = opts.probes ? [...opts.probes] : this.probes(card);
     const jobs = probes.flatMap((probe, p) => Array.from({ length: s.samples }, (_, sample) => ({ probe, p, sample })));
     const replies: Evaluation['replies'] = new Array(jobs.length);
     let next = 0;
@@ -134,7 +145,7 @@ export class EvaluationService {
       separability: separated?.accuracy ?? null,
       separability_chance: separated?.chance ?? null,
     };
-    return { version: target.version, model: target.model, metrics, replies, probeSetHash: this.probeSetHash(card) };
+    return { version: target.version, model: target.model, metrics, replies, probeSetHash: this.probeSetHash(card, probes) };
   }
 
   /** Stores an evaluation; returns it. */
@@ -169,10 +180,10 @@ export class EvaluationService {
   }
 
   /** What makes two evaluations comparable: the probes, seeds, samples and sampling. */
-  probeSetHash(card: PersonaCard): string {
+  probeSetHash(card: PersonaCard, probes: readonly string[] = this.probes(card)): string {
     const s = this.deps.settings;
     return createHash('sha256')
-      .update(JSON.stringify({ v: 1, probes: this.probes(card), samples: s.samples, maxReplyTokens: s.maxReplyTokens, contextTokens: s.contextTokens, loreK: s.loreK, temperature: card.model.temperature ?? null, card: card.hash }))
+      .update(JSON.stringify({ v: 1, probes, samples: s.samples, maxReplyTokens: s.maxReplyTokens, contextTokens: s.contextTokens, loreK: s.loreK, temperature: card.model.temperature ?? null, card: card.hash }))
       .digest('hex');
   }
 }

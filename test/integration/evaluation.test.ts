@@ -4,7 +4,7 @@ import { dispatch } from '../../commands/dispatch.js';
 import { personaCommand } from '../../commands/persona.js';
 import { DatasetStore } from '../../bot/db/dataset-store.js';
 import { personaEvaluations, personas } from '../../bot/db/schema.js';
-import { evaluationProbes } from '../../bot/personas/probes.js';
+import { DEVELOPMENT_PROBES, evaluationProbes } from '../../bot/personas/probes.js';
 import { describeMetrics, loreFactsRate, PROMPT_ONLY } from '../../bot/services/evaluation.js';
 import { createTestApp, type TestApp } from '../support/app.js';
 import { recordingContext } from '../support/context.js';
@@ -79,6 +79,17 @@ describe('evaluating persona versions with the real model', { timeout: 300_000 }
     const before = await t.app.database.db.select().from(personaEvaluations);
     expect(await t.app.evaluation.latestOrEvaluate(card, target)).toEqual(e.metrics);
     expect(await t.app.database.db.select().from(personaEvaluations)).toHaveLength(before.length);
+  });
+
+  it('measures on the development probes when asked, stored apart from the card’s probe set', async () => {
+    const card = t.app.personas.get('marginalia');
+    const probes = DEVELOPMENT_PROBES.slice(0, 3);
+    const e = await t.app.evaluation.evaluate(card, { version: PROMPT_ONLY, model: t.app.config.inference.baseModel }, { probes });
+    expect([...new Set(e.replies.map((r) => r.probe))]).toEqual(probes);
+    expect(e.metrics).toMatchObject({ probes: 3, samples: 2, replies: 6 });
+    expect(e.probeSetHash).not.toBe(t.app.evaluation.probeSetHash(card));
+    await t.app.evaluation.record(card, e);
+    expect(await t.app.evaluation.latest(card, PROMPT_ONLY)).toBeUndefined(); // not mistaken for an evaluation on the card's probes
   });
 
   it('/persona eval evaluates prompt-only when no version is active (Manage Server), and says what an unknown version is', async () => {

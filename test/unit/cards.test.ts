@@ -3,6 +3,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { ProbeGuard } from '../../bot/dataset/leakage.js';
+import { EVERYDAY_QUESTIONS, FOLLOW_UPS, loreQuestions } from '../../bot/dataset/question-bank.js';
+import { DEVELOPMENT_PROBES, evaluationProbes, heldOutProbes } from '../../bot/personas/probes.js';
 import { CardError, SLUG, parseCard } from '../../bot/personas/card.js';
 import type { PersonaCard, Turn } from '../../bot/personas/card.js';
 
@@ -75,6 +77,16 @@ describe('shipped persona cards', () => {
       const guard = new ProbeGuard(card.evalPrompts);
       const userTurns = card.examples.flat().filter((t) => t.role === 'user');
       for (const t of userTurns) expect(guard.leakOf(t.content), `${f}: example turn "${t.content}" is an eval prompt`).toBeUndefined();
+    });
+
+    it('keeps the development probes apart from its evaluation probes and from every question its dataset asks', () => {
+      const card = load(f);
+      const dev = new ProbeGuard(DEVELOPMENT_PROBES);
+      for (const p of evaluationProbes(card)) expect(dev.leakOf(p), `${f}: eval probe "${p}" is near a development probe`).toBeUndefined();
+      const asked = [...loreQuestions(card).map((q) => q.question), ...EVERYDAY_QUESTIONS, ...FOLLOW_UPS, ...card.examples.flat().filter((t) => t.role === 'user').map((t) => t.content)];
+      for (const q of asked) expect(dev.leakOf(q), `${f}: training question "${q}" is near a development probe`).toBeUndefined();
+      // And the builder's guard holds both sets back from whatever else it generates.
+      expect(heldOutProbes(card)).toEqual(expect.arrayContaining([...evaluationProbes(card), ...DEVELOPMENT_PROBES]));
     });
 
     it('has measurable markers that its own greeting and examples keep', () => {
