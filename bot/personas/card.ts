@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import matter from 'gray-matter';
+import yaml from 'js-yaml';
 import { fromMarkdown } from 'mdast-util-from-markdown';
 import { z } from 'zod';
 
@@ -78,12 +79,30 @@ export class CardError extends Error {
   }
 }
 
+/** gray-matter's engines with every one but YAML refused (js-yaml 4's default schema has no `!!js/*` tags), in case one is ever selected. */
+const refused = (language: string) => () => {
+  throw new Error(`${language} front matter is refused; cards are YAML`);
+};
+const YAML_ONLY = {
+  yaml: { parse: (s: string) => (yaml.load(s) ?? {}) as object },
+  js: { parse: refused('js') },
+  javascript: { parse: refused('javascript') },
+  coffee: { parse: refused('coffee') },
+  json: { parse: refused('json') },
+};
+
 export function parseCard(file: string, slug: string, text: string): PersonaCard {
   if (!SLUG.test(slug)) throw new CardError(file, null, `file name must be <slug>.md with a slug of lowercase letters, digits and dashes (got "${slug}")`);
   if (!text.startsWith('---')) throw new CardError(file, 1, 'a card starts with YAML front matter between --- lines');
+  // gray-matter picks an engine from the text after the opening `---`, and its `js` engine evaluates
+  // the front matter as JavaScript: a card is data, so only a bare `---` (YAML) is ever parsed.
+  const opening = text.slice(0, text.search(/\r?\n|$/));
+  if (opening.trim() !== '---') {
+    throw new CardError(file, 1, `front matter must be YAML: the first line must be "---" alone (got ${JSON.stringify(opening.slice(0, 24))}; other front-matter languages are refused)`);
+  }
   let parsed: matter.GrayMatterFile<string>;
   try {
-    parsed = matter(text, {});
+    parsed = matter(text, { language: 'yaml', engines: YAML_ONLY });
   } catch (err) {
     const mark = (err as { mark?: { line?: number } }).mark;
     const reason = (err as { reason?: string }).reason ?? (err as Error).message;
