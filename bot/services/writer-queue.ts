@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { WriteOp } from '../db/write-ops.js';
+import { loggableError } from '../core/logger.js';
 
 export interface WriterQueueOptions {
   /** Flush when this many ops are waiting... */
@@ -192,9 +193,11 @@ export function isConnectionError(err: unknown): boolean {
   return false;
 }
 
+/** The innermost message and code (the driver's, under drizzle's wrapper), without query parameters. */
 function describeError(err: unknown): { message: string; code?: string } {
-  const e = err as { message?: string; code?: string; cause?: { message?: string; code?: string } };
-  return { message: e?.cause?.message ?? e?.message ?? String(err), code: e?.cause?.code ?? e?.code };
+  const e = loggableError(err) as { message?: string; code?: string; cause?: { message?: string; code?: string } } | string;
+  if (typeof e !== 'object') return { message: String(e) };
+  return { message: e.cause?.message ?? e.message ?? 'unknown error', code: e.cause?.code ?? e.code };
 }
 
 function sleep(ms: number): Promise<void> {
