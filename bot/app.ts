@@ -137,7 +137,7 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
     versions,
     dataset,
     adapters: models,
-    trainer: config.trainer ? new TrainerClient(config.trainer.url, config.trainer.token) : null,
+    trainer: config.trainer ? new TrainerClient(config.trainer.url, config.trainer.token, { maxBodyBytes: config.trainer.maxBodyBytes }) : null,
     evaluation,
     invalidateModel: (slug) => chat.invalidateModel(slug),
     settings: { ...config.finetune, defaultBaseModel: config.inference.baseModel },

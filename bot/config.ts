@@ -104,6 +104,8 @@ const envSchema = z.object({
   DATASET_TEACHER_CONCURRENCY: intInRange(1, 64, 3),
   TRAINER_URL: z.preprocess(emptyAsUndefined, z.url({ message: 'expected the trainer service URL, e.g. http://127.0.0.1:8000' }).optional()),
   TRAINER_TOKEN: z.preprocess(emptyAsUndefined, z.string().min(16, { message: 'expected the trainer bearer token (16+ characters)' }).optional()),
+  // The trainer's request body limit (its TRAINER_MAX_BODY_MB, the same default): a bigger job is refused here, with its size.
+  TRAINER_MAX_BODY_MB: intInRange(1, 65_536, 256),
   FINETUNE_PRESET: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, { message: 'expected a preset name from trainer/presets, e.g. default or cpu-small' }).default('default'),
   FINETUNE_HYPERPARAMETERS: z.preprocess(
     emptyAsUndefined,
@@ -175,7 +177,7 @@ export interface Config {
     teacherModel?: string;
   };
   /** Where /finetune sends jobs; absent = fine-tuning is not configured. */
-  trainer?: { url: string; token: string };
+  trainer?: { url: string; token: string; maxBodyBytes: number };
   finetune: Omit<FinetuneSettings, 'defaultBaseModel'> & {
     preset: string;
     /** FINETUNE_HYPERPARAMETERS: what the operator set over the preset (`defaults` has both, checked). */
@@ -247,7 +249,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       teacherConcurrency: e.DATASET_TEACHER_CONCURRENCY,
       ...(e.DATASET_TEACHER_MODEL ? { teacherModel: e.DATASET_TEACHER_MODEL } : {}),
     },
-    ...(e.TRAINER_URL && e.TRAINER_TOKEN ? { trainer: { url: e.TRAINER_URL.replace(/\/$/, ''), token: e.TRAINER_TOKEN } } : {}),
+    ...(e.TRAINER_URL && e.TRAINER_TOKEN ? { trainer: { url: e.TRAINER_URL.replace(/\/$/, ''), token: e.TRAINER_TOKEN, maxBodyBytes: e.TRAINER_MAX_BODY_MB * 1024 * 1024 } } : {}),
     finetune: {
       preset: e.FINETUNE_PRESET,
       hyperparameters: e.FINETUNE_HYPERPARAMETERS ?? {},

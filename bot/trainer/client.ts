@@ -66,11 +66,18 @@ export class TrainerClient {
     health: trainerValidator('Health'),
   };
 
+  private readonly timeoutMs: number;
+  private readonly maxBodyBytes: number;
+
   constructor(
     public readonly url: string,
     private readonly token: string,
-    private readonly timeoutMs = 30_000,
-  ) {}
+    opts: { timeoutMs?: number; maxBodyBytes?: number } = {},
+  ) {
+    this.timeoutMs = opts.timeoutMs ?? 30_000;
+    // The trainer's default limit (trainer/persona_trainer/guard.py, TRAINER_MAX_BODY_MB).
+    this.maxBodyBytes = opts.maxBodyBytes ?? 256 * 1024 * 1024;
+  }
 
   async health(): Promise<{ status: string; device: string; gpu?: string | null; version: string }> {
     return this.parse(this.validate.health, await this.call('GET', '/healthz'), 'GET /healthz');
@@ -80,7 +87,17 @@ export class TrainerClient {
   async submit(request: TrainerJobRequest, idempotencyKey: string): Promise<{ id: string; status: TrainerJobStatus }> {
     const checked = this.validate.request.safeParse(request);
     if (!checked.success) throw new Error(`the job request does not match the trainer contract: ${describe(checked.error)}`);
-    const res = await this.call('POST', '/v1/jobs', { body: request, headers: { 'idempotency-key': idempotencyKey } });
+    const body = JSON.stringify(request);
+    const bytes = Buffer.byteLength(body);
+    if (bytes > this.maxBodyBytes) {
+      const mb = (n: number) => (n >= 1024 * 1024 ? `${(n / 1024 / 1024).toFixed(1)} MB` : `${n} bytes`);
+      throw new TrainerRejectedError(
+        `The job is ${mb(bytes)} to send (${request.dataset.train.length} train + ${request.dataset.eval.length} eval lines), over the trainer's limit of ${mb(this.maxBodyBytes)} ` +
+          `(TRAINER_MAX_BODY_MB on the bot and the trainer): raise both, or build a smaller dataset.`,
+        413,
+      );
+    }
+    const res = await this.call('POST', '/v1/jobs', { json: body, headers: { 'idempotency-key': idempotencyKey } });
     return this.parse(this.validate.created, res, 'POST /v1/jobs');
   }
 
@@ -126,7 +143,7 @@ export class TrainerClient {
   private async call(
     method: string,
     route: string,
-    opts: { body?: unknown; headers?: Record<string, string>; allow404?: boolean; raw?: boolean; timeoutMs?: number } = {},
+    opts: { json?: string; headers?: Record<string, string>; allow404?: boolean; raw?: boolean; timeoutMs?: number } = {},
   ): Promise<unknown> {
     let res: Response;
     try {
@@ -134,10 +151,10 @@ export class TrainerClient {
         method,
         headers: {
           authorization: `Bearer ${this.token}`,
-          ...(opts.body !== undefined ? { 'content-type': 'application/json' } : {}),
+          ...(opts.json !== undefined ? { 'content-type': 'application/json' } : {}),
           ...opts.headers,
         },
-        body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+        body: opts.json,
         signal: AbortSignal.timeout(opts.timeoutMs ?? this.timeoutMs),
       });
     } catch (err) {

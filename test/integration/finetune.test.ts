@@ -92,9 +92,11 @@ describe('the status message', () => {
 describe('the trainer client', () => {
   let server: Server;
   let url: string;
+  let posts = 0;
   beforeAll(async () => {
     // A trainer that drifted from the contract, refuses a body, or fails: what the bot must report clearly.
     server = createServer((req, res) => {
+      posts += req.method === 'POST' ? 1 : 0;
       res.setHeader('content-type', 'application/json');
       if (req.url === '/v1/jobs/drifted') return void res.end(JSON.stringify({ id: 5, status: 'sleeping' }));
       if (req.url === '/v1/jobs' && req.method === 'POST') {
@@ -123,6 +125,16 @@ describe('the trainer client', () => {
     );
     const down = new TrainerClient(`http://127.0.0.1:${await freePort()}`, 'x'.repeat(32));
     await expect(down.health()).rejects.toThrow(/The trainer at http:\/\/127\.0\.0\.1:\d+ is not answering/);
+  });
+
+  it('refuses to send a job over the trainer’s body limit, and says how big it is and what to change', async () => {
+    const client = new TrainerClient(url, 'x'.repeat(32), { maxBodyBytes: 500 });
+    const line = (i: number) => ({ id: `l${i}`, persona: 'glordon', source: 'card', messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: `hello there ${i}` }] });
+    const before = posts;
+    const big = client.submit({ persona: 'glordon', base_model: 'smollm2-135m', hyperparameters: {}, dataset: { train: [1, 2, 3, 4, 5, 6].map(line), eval: [line(7)] } }, 'key-3');
+    await expect(big).rejects.toBeInstanceOf(TrainerRejectedError);
+    await expect(big).rejects.toThrow(/^The job is \d+ bytes to send \(6 train \+ 1 eval lines\), over the trainer's limit of 500 bytes \(TRAINER_MAX_BODY_MB on the bot and the trainer\)/);
+    expect(posts).toBe(before); // nothing was sent
   });
 });
 

@@ -14,7 +14,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="persona-trainer")
     sub = ap.add_subparsers(dest="cmd", required=True)
     s = sub.add_parser("serve", help="run the HTTP service (TRAINER_TOKEN, TRAINER_JOBS_DIR)")
-    s.add_argument("--host", default=os.environ.get("TRAINER_HOST", "0.0.0.0"))
+    # Loopback unless told otherwise: the container passes --host 0.0.0.0 explicitly.
+    s.add_argument("--host", default=os.environ.get("TRAINER_HOST", "127.0.0.1"))
     s.add_argument("--port", type=int, default=int(os.environ.get("TRAINER_PORT", "8000")))
     t = sub.add_parser("train", help="train once from a POST /v1/jobs body (JSON file) into OUT")
     t.add_argument("request")

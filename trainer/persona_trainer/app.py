@@ -16,6 +16,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from . import __version__
 from .api import ARTIFACTS, EventsPage, Health, JobCreated, JobRequest, JobView
+from .guard import DEFAULT_MAX_BODY_MB, RequestGuard
 from .jobs import JobConflict, JobManager, JobNotFound, JobStore
 
 
@@ -27,11 +28,25 @@ def _loc(loc) -> str:
     return out or "body"
 
 
-def create_app(jobs_dir: Optional[str] = None, token: Optional[str] = None, runner=None) -> FastAPI:
+def _max_body_bytes(value: Optional[int]) -> int:
+    if value is not None:
+        return value
+    raw = os.environ.get("TRAINER_MAX_BODY_MB", str(DEFAULT_MAX_BODY_MB))
+    try:
+        mb = float(raw)
+    except ValueError:
+        mb = -1
+    if not mb > 0:
+        raise RuntimeError(f"TRAINER_MAX_BODY_MB: expected a positive number of megabytes (got {raw!r})")
+    return int(mb * 1024 * 1024)
+
+
+def create_app(jobs_dir: Optional[str] = None, token: Optional[str] = None, runner=None, max_body_bytes: Optional[int] = None) -> FastAPI:
     jobs_dir = jobs_dir or os.environ.get("TRAINER_JOBS_DIR", "./jobs")
     token = token if token is not None else os.environ.get("TRAINER_TOKEN", "")
     if not token:
         raise RuntimeError("TRAINER_TOKEN is not set: the trainer refuses to start without a bearer token")
+    limit = _max_body_bytes(max_body_bytes)
     store = JobStore(Path(jobs_dir))
     manager = JobManager(store, runner=runner)
 
@@ -43,6 +58,8 @@ def create_app(jobs_dir: Optional[str] = None, token: Optional[str] = None, runn
 
     app = FastAPI(title="persona-bot trainer", version=__version__, lifespan=lifespan)
     app.state.manager, app.state.store = manager, store
+    # Token and size are checked before the body is read (the route dependency below runs after).
+    app.add_middleware(RequestGuard, token=token, max_body_bytes=limit)
     bearer = HTTPBearer(auto_error=False)
 
     def auth(cred: Optional[HTTPAuthorizationCredentials] = Depends(bearer)) -> None:

@@ -63,6 +63,58 @@ def test_auth_and_health(env):
     assert client.get("/v1/jobs/doesnotexist", headers=AUTH).status_code == 404
 
 
+def _asgi(app, path, headers, chunks, chunk=b"x" * 1024):
+    """Calls the ASGI app directly: returns (status, how many body chunks the app read)."""
+    import asyncio
+
+    reads = 0
+
+    async def receive():
+        nonlocal reads
+        reads += 1
+        return {"type": "http.request", "body": chunk, "more_body": reads < chunks}
+
+    sent = []
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+             "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
+             "headers": [(b"content-type", b"application/json"), *headers], "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80)}
+    asyncio.run(app(scope, receive, send))
+    return next(m["status"] for m in sent if m["type"] == "http.response.start"), reads
+
+
+def test_refuses_a_request_without_the_token_before_reading_its_body(tmp_path):
+    app = create_app(str(tmp_path), token=TOKEN, runner=FakeRunner())
+    # 1,000 chunks of 1 KiB offered: none may be read for a caller without the token.
+    assert _asgi(app, "/v1/jobs", [], 1000) == (401, 0)
+    assert _asgi(app, "/v1/jobs", [(b"authorization", b"Bearer nope")], 1000) == (401, 0)
+
+
+def test_refuses_a_body_over_the_limit_with_413(tmp_path):
+    app = create_app(str(tmp_path), token=TOKEN, runner=FakeRunner(), max_body_bytes=10 * 1024)
+    auth = (b"authorization", f"Bearer {TOKEN}".encode())
+    # Declared too large: refused before a byte is read.
+    assert _asgi(app, "/v1/jobs", [auth, (b"content-length", str(300 * 1024 * 1024).encode())], 1000) == (413, 0)
+    # Streamed without a length: refused once it passes the limit, the rest never read.
+    status, reads = _asgi(app, "/v1/jobs", [auth], 1000)
+    assert status == 413 and reads == 11
+    # Within the limit it reaches the route (and this body is not JSON: 422 naming it).
+    status, _ = _asgi(app, "/v1/jobs", [auth], 2)
+    assert status == 422
+
+
+def test_the_body_limit_comes_from_TRAINER_MAX_BODY_MB(tmp_path, monkeypatch):
+    monkeypatch.setenv("TRAINER_MAX_BODY_MB", "0.01")
+    app = create_app(str(tmp_path), token=TOKEN, runner=FakeRunner())
+    assert _asgi(app, "/v1/jobs", [(b"authorization", f"Bearer {TOKEN}".encode())], 1000)[0] == 413
+    monkeypatch.setenv("TRAINER_MAX_BODY_MB", "lots")
+    with pytest.raises(RuntimeError, match="TRAINER_MAX_BODY_MB: expected a positive number"):
+        create_app(str(tmp_path), token=TOKEN, runner=FakeRunner())
+
+
 def test_only_the_design_routes_exist(env):
     client, _, _ = env
     routes = {(m, r.path) for r in client.app.routes if hasattr(r, "methods") for m in r.methods
