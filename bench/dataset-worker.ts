@@ -25,6 +25,8 @@ export interface WorkerResult {
   storeSeconds: number;
   maxRssBytes: number;
   rssBeforeBytes: number;
+  /** The lines as JSON, what a job sends the trainer (read back after the timing). */
+  jsonBytes: number;
   stats: { lines: number; bySource: { chat_log: number }; removed: Record<string, number> };
 }
 
@@ -76,6 +78,8 @@ async function workerMain(): Promise<void> {
       },
     );
     const seconds = (performance.now() - b0) / 1000;
+    let jsonBytes = 0;
+    for (const l of build.eachLine()) jsonBytes += Buffer.byteLength(l.json) + 1;
     build.close();
     clearInterval(trace);
     await send({
@@ -85,6 +89,7 @@ async function workerMain(): Promise<void> {
         storeSeconds: (performance.now() - storeStart) / 1000,
         maxRssBytes: process.resourceUsage().maxRSS * 1024,
         rssBeforeBytes,
+        jsonBytes,
         stats: { lines: build.stats.lines, bySource: { chat_log: build.stats.bySource.chat_log }, removed: build.stats.removed },
       } satisfies WorkerResult,
     });

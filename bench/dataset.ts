@@ -169,6 +169,8 @@ export const datasetBenchmark: Benchmark = {
           rss_growth_mb: Math.round((peak - rssBefore) / 2 ** 20),
           lines: st.lines,
           chat_log_lines: st.bySource.chat_log,
+          // What a job with this dataset sends the trainer (its TRAINER_MAX_BODY_MB must be well above it).
+          trainer_request_mb: Number((out.jsonBytes / 2 ** 20).toFixed(1)),
         },
         notes:
           `${N} logged messages (${users.length} users, 80% consented; ${channels.length} channels; ${threads.length} persona threads with ${replyCount} stored replies; ~3% of messages from 2 speakers), generated in ${genSeconds.toFixed(0)} s by COPY FROM STDIN. ` +
