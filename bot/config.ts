@@ -77,6 +77,8 @@ const envSchema = z.object({
   MAX_MESSAGE_CHARS: intInRange(1, 100_000, 4000),
   ALLOW_CHAT_LOG_TRAINING: boolFlag(false),
   HEALTH_PORT: intInRange(0, 65535, 0),
+  // /healthz and /metrics have no auth: loopback unless the deployment opens them (compose: 0.0.0.0 on its own network).
+  HEALTH_HOST: z.union([z.ipv4(), z.ipv6()], { message: 'expected an IP address to listen on, e.g. 127.0.0.1 or 0.0.0.0' }).default('127.0.0.1'),
   PERSONA_DIR: z.string().min(1, { message: 'expected a folder path' }).default('./persona-data'),
   MODEL_BACKEND: z.enum(MODEL_BACKENDS, { message: `expected one of ${MODEL_BACKENDS.join(', ')}` }).default('ollama'),
   MODEL_MAX_CONCURRENCY: intInRange(1, 1024, 64),
@@ -155,6 +157,7 @@ export interface Config {
   allowChatLogTraining: boolean;
   /** 0 = no health endpoint. */
   healthPort: number;
+  healthHost: string;
   personaDir: string;
   /** The model server (MODEL_BACKEND; Ollama's settings keep their OLLAMA_* names). */
   inference: InferenceSettings;
@@ -228,6 +231,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     limits: { maxMessageChars: e.MAX_MESSAGE_CHARS },
     allowChatLogTraining: e.ALLOW_CHAT_LOG_TRAINING,
     healthPort: e.HEALTH_PORT,
+    healthHost: e.HEALTH_HOST,
     personaDir: e.PERSONA_DIR,
     inference: {
       backend: e.MODEL_BACKEND,

@@ -4,9 +4,10 @@ import type { App } from './app.js';
 /**
  * GET /healthz for container healthchecks: 200 when the database answers, 503 otherwise,
  * with the writer queue's depth (a growing queue means the database is falling behind).
- * GET /metrics: the Prometheus exposition (bot/metrics.ts).
+ * GET /metrics: the Prometheus exposition (bot/metrics.ts). Unauthenticated, so it listens on
+ * loopback unless HEALTH_HOST says otherwise (the container sets 0.0.0.0 for its network).
  */
-export function startHealthServer(app: App, port: number, host = '0.0.0.0'): Promise<http.Server> {
+export function startHealthServer(app: App, port: number, host = '127.0.0.1'): Promise<http.Server> {
   const server = http.createServer(async (req, res) => {
     if (req.url === '/metrics') {
       const { contentType, body } = await app.metrics.exposition();

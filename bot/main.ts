@@ -25,9 +25,16 @@ async function main(): Promise<void> {
   const log = createLogger(consoleMode && config.logLevel === 'info' ? 'warn' : config.logLevel, undefined, consoleMode ? 2 : 1);
   const app = await createApp(config, { logger: log, watchPersonas: true });
   app.retention.start();
-  const health = config.healthPort > 0 ? await startHealthServer(app, config.healthPort) : undefined;
+  const health = config.healthPort > 0 ? await startHealthServer(app, config.healthPort, config.healthHost) : undefined;
+  const bound = health?.address();
   log.info(
-    { database: app.database.kind, dataDir: config.dataDir, retentionDays: config.retention.days, policyVersion: app.consent.policyVersion },
+    {
+      database: app.database.kind,
+      dataDir: config.dataDir,
+      retentionDays: config.retention.days,
+      policyVersion: app.consent.policyVersion,
+      ...(bound && typeof bound === 'object' ? { health: `${bound.address}:${bound.port}` } : {}),
+    },
     'persona-bot ready',
   );
 

@@ -7,7 +7,7 @@
  * to stderr.
  */
 import { once } from 'node:events';
-import { createWriteStream } from 'node:fs';
+import { chmodSync, createWriteStream, existsSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { datasetOptions } from '../bot/app.js';
@@ -78,7 +78,9 @@ async function main(): Promise<number> {
     bar.done();
     try {
       // Line by line: the dataset is never one string in memory.
-      const out = values.out ? createWriteStream(values.out) : process.stdout;
+      // The export is decrypted training data: owner-only, also when it replaces an older file.
+      if (values.out && existsSync(values.out)) chmodSync(values.out, 0o600);
+      const out = values.out ? createWriteStream(values.out, { mode: 0o600 }) : process.stdout;
       for (const l of build.eachLine()) if (!out.write(`${exportLine(l.line, format, card.name)}\n`)) await once(out, 'drain');
       if (out !== process.stdout) await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
     } finally {

@@ -29,6 +29,7 @@ it('starts on embedded PGlite with generated keys and shuts down cleanly', async
     }
     expect(health, output).toMatchObject({ status: 'ok', database: 'ok' });
     expect(output).toContain('persona-bot console');
+    expect(output).toContain(`"health":"127.0.0.1:${port}"`); // no auth on it: loopback by default
     const secrets = path.join(dataDir, 'secrets.json');
     expect(existsSync(secrets)).toBe(true);
     expect(statSync(secrets).mode & 0o077).toBe(0); // readable by the owner only
