@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { WriteOp } from '../db/write-ops.js';
 import { loggableError } from '../core/logger.js';
+import { isTransientDatabaseError } from '../db/errors.js';
 
 export interface WriterQueueOptions {
   /** Flush when this many ops are waiting... */
@@ -128,7 +129,7 @@ export class WriterQueue {
       this.settle(batch, results);
       this.consecutiveFailures = 0;
     } catch (err) {
-      if (isConnectionError(err)) {
+      if (isTransientDatabaseError(err)) {
         // Keep the batch at the head of the queue and try again once the database answers.
         this.stats.retries++;
         const delay = this.backoff();
@@ -148,7 +149,7 @@ export class WriterQueue {
         const [result] = await this.applier.apply([entry.op]);
         this.settle([entry], [result]);
       } catch (err) {
-        if (isConnectionError(err)) {
+        if (isTransientDatabaseError(err)) {
           this.stats.retries++;
           await sleep(this.backoff());
           return; // the rest stays queued, in order
@@ -181,17 +182,6 @@ export class WriterQueue {
   }
 }
 
-const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', 'CONNECT_TIMEOUT', '57P01', '57P02', '57P03']);
-
-/** True for errors that mean "the database is not there right now", not "this write is wrong". */
-export function isConnectionError(err: unknown): boolean {
-  for (let e: unknown = err, depth = 0; e && depth < 5; depth++) {
-    const code = (e as { code?: unknown }).code;
-    if (typeof code === 'string' && (CONNECTION_CODES.has(code) || code.startsWith('08'))) return true;
-    e = (e as { cause?: unknown }).cause;
-  }
-  return false;
-}
 
 /** The innermost message and code (the driver's, under drizzle's wrapper), without query parameters. */
 function describeError(err: unknown): { message: string; code?: string } {

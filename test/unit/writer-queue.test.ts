@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { WriteOp } from '../../bot/db/write-ops.js';
 import type { BatchApplier } from '../../bot/services/writer-queue.js';
-import { isConnectionError, WriterQueue } from '../../bot/services/writer-queue.js';
+import { isTransientDatabaseError } from '../../bot/db/errors.js';
+import { WriterQueue } from '../../bot/services/writer-queue.js';
 
 const del = (id: string): WriteOp => ({ kind: 'message.delete', id });
 
@@ -82,11 +83,13 @@ describe('writer queue', () => {
     expect(() => q.enqueue(del('late'))).toThrow(/closed/);
   });
 
-  it('tells connection errors from bad writes', () => {
-    expect(isConnectionError({ code: 'ECONNRESET' })).toBe(true);
-    expect(isConnectionError({ code: '08006' })).toBe(true);
-    expect(isConnectionError(new Error('x', { cause: { code: 'CONNECTION_CLOSED' } }))).toBe(true);
-    expect(isConnectionError({ code: '23505' })).toBe(false);
-    expect(isConnectionError(new Error('plain'))).toBe(false);
+  it('tells transient database errors (retried) from bad writes (dropped)', () => {
+    expect(isTransientDatabaseError({ code: 'ECONNRESET' })).toBe(true);
+    expect(isTransientDatabaseError({ code: '08006' })).toBe(true);
+    expect(isTransientDatabaseError(new Error('x', { cause: { code: 'CONNECTION_CLOSED' } }))).toBe(true);
+    // Out of connections, read-only after a failover, disk full: not the write's fault either.
+    for (const code of ['53300', '25006', '53100', '40001']) expect(isTransientDatabaseError({ code }), code).toBe(true);
+    expect(isTransientDatabaseError({ code: '23505' })).toBe(false);
+    expect(isTransientDatabaseError(new Error('plain'))).toBe(false);
   });
 });

@@ -1,8 +1,10 @@
+import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import cron from 'node-cron';
 import type { Logger } from 'pino';
 import { UserFacingError } from '../../core/errors.js';
 import type { DatasetStore } from '../../db/dataset-store.js';
+import { isTransientDatabaseError } from '../../db/errors.js';
 import { DatasetSourceError } from '../../dataset/errors.js';
 import { InferenceUnavailableError } from '../../inference/ports.js';
 import type { PersonaRegistry } from '../../personas/registry.js';
@@ -118,10 +120,18 @@ export class JobDriver {
           this.deps.log?.warn({ job: jobId, err: err.message }, 'finetune job waits for a service');
           return;
         }
+        if (isTransientDatabaseError(err)) {
+          // A database hiccup: the trainer keeps training, and the reconciler drives the job again once the database answers.
+          this.deps.log?.warn({ job: jobId, err }, 'finetune job waits for the database');
+          return;
+        }
         if (err instanceof AbortError || this.stopSignal.signal.aborted) return;
-        // Anything else will not get better by retrying every 30 s: the job ends, saying why.
-        this.deps.log?.error({ err, job: jobId, status: job.status }, 'finetune job failed unexpectedly');
-        const reason = err instanceof UserFacingError ? err.message : `an unexpected error while ${job.status === 'converting' ? 'publishing the model' : job.status === 'pending' ? 'preparing the job' : 'following the job'} (${(err as Error).message})`;
+        // Anything else will not get better by retrying every 30 s: the job ends, saying why. The reason is shown in the
+        // channel, so an unexpected error is named by a reference into the log, never by its text (SQL, stack…).
+        const ref = randomUUID().slice(0, 8);
+        this.deps.log?.error({ err, job: jobId, status: job.status, ref }, 'finetune job failed unexpectedly');
+        const doing = job.status === 'converting' ? 'publishing the model' : job.status === 'pending' ? 'preparing the job' : 'following the job';
+        const reason = err instanceof UserFacingError ? err.message : `an unexpected error while ${doing} (the bot's log has it as ref ${ref})`;
         await this.fail(await this.deps.jobs.load(jobId), reason);
         return;
       }
