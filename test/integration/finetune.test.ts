@@ -19,7 +19,10 @@ describe('fine-tuning configuration', () => {
     expect(() => testConfig({ FINETUNE_GATE: 'sometimes' })).toThrow(/FINETUNE_GATE: expected eval, eval-loss or always/);
     expect(() => testConfig({ TRAINER_URL: 'http://127.0.0.1:8000', TRAINER_TOKEN: 'short' })).toThrow(/TRAINER_TOKEN: expected the trainer bearer token/);
     const ok = testConfig({ TRAINER_URL: 'http://127.0.0.1:8000/', TRAINER_TOKEN: 'x'.repeat(32), FINETUNE_HYPERPARAMETERS: '{"max_steps": 5}' });
-    expect(ok.trainer).toEqual({ url: 'http://127.0.0.1:8000', token: 'x'.repeat(32) });
+    expect(ok.trainer).toEqual({ url: 'http://127.0.0.1:8000', token: 'x'.repeat(32), maxBodyBytes: 256 * 1024 * 1024 });
+    expect(testConfig({ TRAINER_URL: 'http://127.0.0.1:8000', TRAINER_TOKEN: 'x'.repeat(32), TRAINER_MAX_BODY_MB: '64' }).trainer?.maxBodyBytes).toBe(64 * 1024 * 1024);
+    expect(() => testConfig({ TRAINER_MAX_BODY_MB: '0' })).toThrow(/TRAINER_MAX_BODY_MB: /);
+    expect(() => testConfig({ HEALTH_HOST: 'everywhere' })).toThrow(/HEALTH_HOST: expected an IP address to listen on/);
     expect(ok.finetune.hyperparameters).toEqual({ max_steps: 5 });
   });
 
