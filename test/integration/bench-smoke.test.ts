@@ -13,6 +13,7 @@ describe.each(BENCHMARKS.map((b) => [b.name, b] as const))('benchmark %s (smoke 
     expect(Object.keys(result.metrics).length).toBeGreaterThan(0);
     expect(Object.keys(result.metrics)).toEqual(expect.arrayContaining(bench.metrics));
     for (const v of Object.values(result.metrics)) expect(Number.isFinite(v)).toBe(true);
-  }, 300_000);
+    // A guard against a hang, not a speed target: the quality smoke (dataset, training, evaluation) takes ~4 min on 2 idle cores.
+  }, 600_000);
 });
 
