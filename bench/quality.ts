@@ -10,7 +10,7 @@ import { systemPrompt } from '../bot/personas/prompt.js';
 import { EVERYDAY_QUESTIONS } from '../bot/dataset/question-bank.js';
 import { DEVELOPMENT_PROBES } from '../bot/personas/probes.js';
 import type { App } from '../bot/app.js';
-import { separability } from '../bot/personas/separability.js';
+import { fitSeparability } from '../bot/personas/separability.js';
 import type { TeacherStats } from '../bot/dataset/sources/synthetic.js';
 import { isEvaluation, PROMPT_ONLY, type LoreFacts } from '../bot/services/evaluation.js';
 import { testConfig, testKeys } from '../test/support/db.js';
@@ -117,9 +117,9 @@ function qualityBenchmarkOn(probeSet: ProbeSet): Benchmark {
       // Separability needs two personas or more (not at the smoke size).
       // (Each persona ran in its own database, so the evaluation service saw one persona; here they are fitted together.)
       if (styles.length > 1) {
-        const references = styles.map((p) => ({ persona: p.slug, card: p.card, replies: p.train }));
+        const separability = fitSeparability(styles.map((p) => ({ persona: p.slug, card: p.card, replies: p.train })));
         for (const p of styles) {
-          const of = (replies: string[]) => separability(references, p.slug, replies)?.accuracy ?? NaN;
+          const of = (replies: string[]) => separability(p.slug, replies)?.accuracy ?? NaN;
           perPersona[p.slug]!.separability_adapter = round(of(p.adapter));
           perPersona[p.slug]!.separability_prompt_only = round(of(p.promptOnly));
         }

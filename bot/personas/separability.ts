@@ -117,15 +117,23 @@ export interface Separability {
 }
 
 /**
- * How well `replies` of `persona` can be told apart from the other personas' voices: a classifier
- * is fitted on every reference (each stripped of its own card's markers), then the replies (stripped
- * of this persona's markers) are classified. Null when fewer than two personas have replies, or
- * `persona` has none (there is nothing to tell it apart from, or no voice to recognise).
+ * Fits the classifier once on every reference (each stripped of its own card's markers) and
+ * returns how well `replies` of `persona` (stripped of this persona's markers) are told apart from
+ * the other voices. Null when fewer than two personas have replies, or `persona` has none (there
+ * is nothing to tell it apart from, or no voice to recognise).
  */
-export function separability(references: readonly StyleReference[], persona: string, replies: readonly string[]): Separability | null {
+export function fitSeparability(references: readonly StyleReference[]): (persona: string, replies: readonly string[]) => Separability | null {
   const known = references.filter((r) => r.replies.length > 0);
-  const own = known.find((r) => r.persona === persona);
-  if (known.length < 2 || !own || replies.length === 0) return null;
+  if (known.length < 2) return () => null;
   const clf = StyleClassifier.fit(known.flatMap((r) => r.replies.map((text) => ({ persona: r.persona, text: stripMarkers(r.card, text) }))));
-  return { accuracy: clf.accuracy(replies.map((text) => ({ persona, text: stripMarkers(own.card, text) }))), chance: 1 / known.length };
+  return (persona, replies) => {
+    const own = known.find((r) => r.persona === persona);
+    if (!own || replies.length === 0) return null;
+    return { accuracy: clf.accuracy(replies.map((text) => ({ persona, text: stripMarkers(own.card, text) }))), chance: 1 / known.length };
+  };
+}
+
+/** `fitSeparability(references)(persona, replies)`, for one persona. */
+export function separability(references: readonly StyleReference[], persona: string, replies: readonly string[]): Separability | null {
+  return fitSeparability(references)(persona, replies);
 }
