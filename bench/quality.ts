@@ -100,7 +100,8 @@ function qualityBenchmarkOn(probeSet: ProbeSet): Benchmark {
       const slugs = smoke ? ['glordon'] : (only ?? shipped);
       const ollama = benchOllama();
       log('trainer service (cached virtualenv)');
-      const trainer = await startTrainer();
+      // The smoke size (in npm test) reuses a cached adapter; a full run is measured cold.
+      const trainer = await startTrainer({ adapterCache: smoke });
       const perPersona: Record<string, Record<string, number>> = {};
       const notes: string[] = [];
       const styles: PersonaStyle[] = [];

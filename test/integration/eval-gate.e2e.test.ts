@@ -101,7 +101,7 @@ describe('the evaluation gate end to end', { timeout: 900_000 }, () => {
 
   beforeAll(async () => {
     await removeModels();
-    trainer = await startTrainer();
+    trainer = await startTrainer({ adapterCache: true });
     dataDir = mkdtempSync(path.join(os.tmpdir(), 'eval-gate-'));
     const personaDir = path.join(dataDir, 'personas');
     mkdirSync(personaDir);

@@ -30,7 +30,18 @@ export function baseModelFile(): string {
   return execFileSync('bash', ['scripts/provision/model.sh'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim().split('\n').at(-1)!;
 }
 
-export async function startTrainer(): Promise<TrainerProcess> {
+/** Where tests keep trained adapters for reuse (TRAINER_ADAPTER_CACHE; outside the clone, like every cache). */
+export function testAdapterCacheDir(): string {
+  return path.join(process.env.PERSONA_BOT_CACHE || path.join(os.homedir(), '.cache', 'persona-bot'), 'test-adapters');
+}
+
+/**
+ * adapterCache: reuse an adapter trained before on the same dataset, settings and trainer code
+ * (trainer/persona_trainer/adapter_cache.py), for tests that need a trained adapter rather than the
+ * act of training. Tests of training itself (progress, cancel, a killed trainer) and the full-size
+ * benchmarks leave it off.
+ */
+export async function startTrainer(opts: { adapterCache?: boolean } = {}): Promise<TrainerProcess> {
   const venv = trainerVenv();
   const port = await freePort();
   const jobsDir = mkdtempSync(path.join(os.tmpdir(), 'persona-trainer-jobs-'));
@@ -44,6 +55,7 @@ export async function startTrainer(): Promise<TrainerProcess> {
     TRAINER_FORCE_CPU: '1',
     HF_HUB_OFFLINE: '1',
     PYTHONUNBUFFERED: '1',
+    TRAINER_ADAPTER_CACHE: opts.adapterCache ? testAdapterCacheDir() : '',
   };
   let out = '';
   let child: ChildProcess | undefined;

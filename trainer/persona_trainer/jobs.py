@@ -189,9 +189,10 @@ class JobManager:
 
     def __init__(self, store: JobStore, runner=None) -> None:
         from . import train
+        from .adapter_cache import runner_from_env
 
         self.store = store
-        self.runner = runner or train.run
+        self.runner = runner or runner_from_env(train.run)
         self.queue: "queue.Queue[Optional[tuple[str, bool]]]" = queue.Queue()
         self.current: Optional[str] = None
         self.cancel_event = threading.Event()
