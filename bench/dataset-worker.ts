@@ -68,6 +68,7 @@ async function workerMain(): Promise<void> {
         card,
         policyVersion: CONSENT_POLICY.version,
         allowChatLogTraining: true,
+        logScope: 'every-server',
         baseModel: 'none',
         cacheDir: '/nonexistent',
         settings: { syntheticPerChunk: 0 },

@@ -130,7 +130,7 @@ export const datasetBenchmark: Benchmark = {
       log(`generated in ${genSeconds.toFixed(1)} s (${replyCount} persona replies)`);
 
       // ---- floor: COPY the rows the build reads ----
-      const settings = { slug: card.slug, speakers, policyVersion: CONSENT_POLICY.version, allowDiscord: true, maxContextTurns: 8 };
+      const settings = { slug: card.slug, speakers, policyVersion: CONSENT_POLICY.version, allowDiscord: true, maxContextTurns: 8, logScope: 'every-server' as const };
       const copyOut = async (q: string) => {
         let bytes = 0;
         await pipeline(await raw.unsafe(`copy (${q}) to stdout`).readable(), new Writable({ write(chunk: Buffer, _e, cb) { bytes += chunk.length; cb(); } }));

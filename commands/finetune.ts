@@ -51,13 +51,13 @@ export const finetuneCommand = {
         return;
       }
       case 'status': {
-        const job = await app.finetune.find(ctx.get.string('job'));
+        const job = await app.finetune.find(ctx.guildId, ctx.get.string('job'));
         const curve = ['succeeded', 'failed', 'cancelled'].includes(job.status) ? await app.finetune.lossCurve(job) : null;
         await ctx.reply({ ephemeral: true, content: app.finetune.describe(job), files: curve ? [{ name: `loss-${shortId(job.id)}.png`, data: curve, description: 'loss by step' }] : [] });
         return;
       }
       case 'list': {
-        const jobs = await app.finetune.list();
+        const jobs = await app.finetune.list(ctx.guildId);
         if (jobs.length === 0) {
           await ctx.reply({ ephemeral: true, content: 'No training jobs yet. Start one with `/finetune start persona:`.' });
           return;
@@ -71,7 +71,7 @@ export const finetuneCommand = {
         return;
       }
       case 'cancel': {
-        const { message } = await app.finetune.cancel(ctx.get.string('job', true));
+        const { message } = await app.finetune.cancel(ctx.guildId, ctx.get.string('job', true));
         await ctx.reply({ ephemeral: true, content: message });
         return;
       }

@@ -145,7 +145,7 @@ export const personaCommand = {
         await ctx.defer({ ephemeral: true });
         let build;
         try {
-          build = await app.dataset.build(card);
+          build = await app.dataset.build(card, { guildId: ctx.guildId }); // this server's chat logs only
         } catch (err) {
           if (err instanceof DatasetSourceError) throw new UserFacingError(`The dataset could not be built: ${err.message}`);
           throw err;

@@ -1,10 +1,11 @@
 /**
- * `npm run dataset -- --persona glordon [--out file] [--format messages|sharegpt|alpaca] [--no-store]`
+ * `npm run dataset -- --persona glordon [--server <guild id>] [--out file] [--format messages|sharegpt|alpaca] [--no-store]`
  *
  * Builds a persona's dataset from the configured database (DATABASE_URL, or the embedded one in
  * DATA_DIR: stop the bot first, an embedded database has one user at a time), stores it as a
  * dataset version, and writes the export to --out (or stdout). Progress and the statistics go
- * to stderr.
+ * to stderr. The operator's view: every server's consented chat logs, or with --server one server's
+ * (what that server's admins get from `/persona dataset`).
  */
 import { once } from 'node:events';
 import { chmodSync, createWriteStream, existsSync } from 'node:fs';
@@ -27,6 +28,7 @@ async function main(): Promise<number> {
   const { values } = parseArgs({
     options: {
       persona: { type: 'string' },
+      server: { type: 'string' },
       out: { type: 'string' },
       format: { type: 'string', default: 'messages' },
       'no-store': { type: 'boolean', default: false },
@@ -34,12 +36,16 @@ async function main(): Promise<number> {
     },
   });
   if (values.help || !values.persona) {
-    process.stderr.write('usage: npm run dataset -- --persona <slug> [--out file] [--format messages|sharegpt|alpaca] [--no-store]\n');
+    process.stderr.write('usage: npm run dataset -- --persona <slug> [--server <guild id>] [--out file] [--format messages|sharegpt|alpaca] [--no-store]\n');
     return values.help ? 0 : 2;
   }
   const format = values.format as ExportFormat;
   if (!EXPORT_FORMATS.includes(format)) {
     process.stderr.write(`--format: expected one of ${EXPORT_FORMATS.join(', ')}, got "${values.format}"\n`);
+    return 2;
+  }
+  if (values.server !== undefined && !/^\d{1,25}$/.test(values.server)) {
+    process.stderr.write(`--server: expected a Discord server (guild) id, digits only, got "${values.server}"\n`);
     return 2;
   }
   const config = loadConfig();
@@ -70,6 +76,7 @@ async function main(): Promise<number> {
         contextTokens: options.contextTokens,
         cacheDir: path.join(config.dataDir, 'dataset-cache'),
         consent: (g, u) => privacy.hasConsent(g, u),
+        logScope: values.server ? { guildId: values.server } : 'every-server',
         settings: options.settings,
         store: !values['no-store'],
         onProgress: bar,

@@ -17,6 +17,7 @@ import type { LineSource } from './line.js';
 import { DATASET_SOURCES } from './line.js';
 import { applyPerUserCap } from './per-user-cap.js';
 import type { DatasetSettings } from './settings.js';
+import type { LogScope } from './sources/source.js';
 import { DEFAULT_SETTINGS } from './settings.js';
 import { SOURCES } from './sources/index.js';
 import type { Candidate, SourceStats } from './sources/source.js';
@@ -66,6 +67,8 @@ export interface BuildDatasetInput {
   cacheDir: string;
   /** The in-memory consent check (PrivacyState.hasConsent), on top of the database's consents. */
   consent?: (guildId: string, userId: string) => boolean;
+  /** Whose chat logs it reads: the server the build is for, or (the operator's CLI) every server. */
+  logScope: LogScope;
   settings?: Partial<DatasetSettings>;
   /** Store the build as a dataset version (default true). */
   store?: boolean;
@@ -140,6 +143,7 @@ async function buildWithSpill(deps: DatasetDeps, input: BuildDatasetInput, spill
       guard,
       cacheDir: input.cacheDir,
       consent: input.consent,
+      logScope: input.logScope,
       emit: (c: Candidate) => {
         candidates[c.source]++;
         if (c.turns.some((t) => t.role === 'user' && guard.leakOf(t.content) !== undefined)) return remove('eval_probe_leak');

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import type { BuildDatasetInput, DatasetBuild, DatasetDeps } from '../dataset/build.js';
 import type { DatasetSettings } from '../dataset/settings.js';
+import type { LogScope } from '../dataset/sources/source.js';
 import { buildDataset } from '../dataset/build.js';
 import { desc, eq } from 'drizzle-orm';
 import { DatasetStore } from '../db/dataset-store.js';
@@ -80,8 +81,15 @@ export class DatasetService {
     return path.join(this.deps.dataDir, 'dataset-cache');
   }
 
-  /** `gpu`: the trainer reports a GPU, so the bigger teacher dataset is built. */
-  async build(card: PersonaCard, opts: { store?: boolean; onProgress?: BuildDatasetInput['onProgress']; settings?: Partial<DatasetSettings>; gpu?: boolean } = {}): Promise<DatasetBuild> {
+  /**
+   * `logScope`: whose chat logs it reads (the server the build is for). `gpu`: the trainer reports
+   * a GPU, so the bigger teacher dataset is built.
+   */
+  async build(
+    card: PersonaCard,
+    logScope: LogScope,
+    opts: { store?: boolean; onProgress?: BuildDatasetInput['onProgress']; settings?: Partial<DatasetSettings>; gpu?: boolean } = {},
+  ): Promise<DatasetBuild> {
     const d = this.deps;
     await d.drain?.();
     const baseModel = card.model.base ?? d.baseModel;
@@ -97,6 +105,7 @@ export class DatasetService {
         contextTokens: d.contextTokens,
         cacheDir: this.cacheDir(),
         consent: d.consent,
+        logScope,
         settings: { ...d.settings, ...sized, ...opts.settings },
         store: opts.store,
         onProgress: opts.onProgress,

@@ -91,7 +91,7 @@ describe.each(BACKENDS)('dataset builder on %s', (backend) => {
   const build = (input: Partial<BuildDatasetInput> = {}, settings: BuildDatasetInput['settings'] = {}): Promise<DatasetBuild> =>
     buildDataset(
       { db: database.db, keys },
-      { card: card(), policyVersion: POLICY, allowChatLogTraining: true, baseModel: inject('ollamaBaseModel'), cacheDir, store: false, ...input, settings: { syntheticPerChunk: 0, perUserShare: 1, ...settings } },
+      { card: card(), policyVersion: POLICY, allowChatLogTraining: true, baseModel: inject('ollamaBaseModel'), cacheDir, store: false, logScope: 'every-server', ...input, settings: { syntheticPerChunk: 0, perUserShare: 1, ...settings } },
     );
   const allText = (b: DatasetBuild) => b.readLines().map((l) => l.json).join('\n');
 
@@ -298,7 +298,7 @@ describe('dataset determinism (real model server for synthetic dialogues)', () =
       const run = () =>
         buildDataset(
           { db: database.db, keys, llm },
-          { card: c, policyVersion: POLICY, allowChatLogTraining: true, baseModel: inject('ollamaBaseModel'), cacheDir, store: false, settings: { syntheticPerChunk: 2, syntheticNumPredict: 40, minReplyChars: 2 } },
+          { card: c, policyVersion: POLICY, allowChatLogTraining: true, baseModel: inject('ollamaBaseModel'), cacheDir, store: false, logScope: 'every-server', settings: { syntheticPerChunk: 2, syntheticNumPredict: 40, minReplyChars: 2 } },
         );
       const a = await run();
       const b = await run();
@@ -343,7 +343,7 @@ describe.each(BACKENDS)('dataset and forget through the app (%s)', (backend) => 
       const run = (store: boolean) =>
         buildDataset(
           { db: app.database.db, keys: t.keys },
-          { card: c, policyVersion: app.privacy.policyVersion, allowChatLogTraining: true, baseModel: 'm', cacheDir, store, consent: (g, u) => app.privacy.hasConsent(g, u), settings: { syntheticPerChunk: 0, perUserShare: 1 } },
+          { card: c, policyVersion: app.privacy.policyVersion, allowChatLogTraining: true, baseModel: 'm', cacheDir, store, logScope: 'every-server', consent: (g, u) => app.privacy.hasConsent(g, u), settings: { syntheticPerChunk: 0, perUserShare: 1 } },
         );
       const before = await run(true);
       expect(before.readLines().map((l) => l.json).join('\n')).toContain('ALICE-TEXT');

@@ -103,7 +103,7 @@ describe('a running fine-tune across a database hiccup', { timeout: 120_000 }, (
     const find = async () => {
       for (let i = 0; ; i++) {
         try {
-          return await t.app.finetune.find(started.id);
+          return await t.app.finetune.find(null, started.id);
         } catch (err) {
           if (i >= 3) throw err;
           await new Promise((r) => setTimeout(r, 100));

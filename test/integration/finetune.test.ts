@@ -151,7 +151,7 @@ describe('/finetune without a trainer', () => {
   it('says how to set it up, and writes nothing', async () => {
     const card = t.app.personas.get('glordon');
     await expect(t.app.finetune.start({ card, options: {}, guildId: null, channelId: 'c' })).rejects.toThrow(/Fine-tuning is not set up on this bot: an admin sets TRAINER_URL and TRAINER_TOKEN/);
-    expect(await t.app.finetune.list()).toEqual([]);
+    expect(await t.app.finetune.list(null)).toEqual([]);
   });
 });
 
@@ -183,13 +183,13 @@ describe('/finetune start against a trainer that refuses every job', () => {
     const refused = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
     expect(String(refused.reason)).toMatch(/A training job for Glordon is already (pending|queued|running)/);
     await t.app.finetune.idle();
-    const [job] = await t.app.finetune.list();
+    const [job] = await t.app.finetune.list(null);
     expect(job).toMatchObject({ status: 'failed', hyperparameters: expect.objectContaining({ epochs: 2 }) });
     expect(job!.error).toContain('base_model: no such model on this trainer');
     expect(t.app.finetune.describe(job!)).toContain('Reason: The trainer refused POST /v1/jobs (422)');
     // A bad option is refused before anything is written.
     await expect(t.app.finetune.start({ card, options: { rank: 100_000 }, guildId: null, channelId: 'c' })).rejects.toThrow(/^rank: /);
     await expect(t.app.finetune.start({ card, options: { base_model: 'no such model!' }, guildId: null, channelId: 'c' })).rejects.toThrow(/base_model: expected a model name/);
-    expect(await t.app.finetune.list()).toHaveLength(1);
+    expect(await t.app.finetune.list(null)).toHaveLength(1);
   });
 });

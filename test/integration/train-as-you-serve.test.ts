@@ -81,7 +81,7 @@ describe('train as you serve: a training line and the served prompt share their 
   it('adapter versions served with the trained layout see exactly the line up to its last reply; the few-shot layout does not', async () => {
     const build = await buildDataset(
       { db: database.db, keys: testKeys() },
-      { card, policyVersion: 1, allowChatLogTraining: true, baseModel: inject('ollamaBaseModel'), cacheDir, store: false, settings: { syntheticPerChunk: 0, teacherDialogues: 0, perUserShare: 1 } },
+      { card, policyVersion: 1, allowChatLogTraining: true, baseModel: inject('ollamaBaseModel'), cacheDir, store: false, logScope: 'every-server', settings: { syntheticPerChunk: 0, teacherDialogues: 0, perUserShare: 1 } },
     );
     // The card's second example dialogue: two exchanges, so the served side has history too.
     const line = build.readLines().map((l) => l.line).find((l) => l.messages.length === 5);

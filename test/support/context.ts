@@ -6,14 +6,14 @@ import { recordingVoice } from './voice.js';
 export function recordingContext(
   subcommand: string,
   options: CommandContext['options'],
-  over: { canManageGuild?: boolean; nsfw?: boolean; openThread?: CommandContext['openThread'] } = {},
+  over: { canManageGuild?: boolean; nsfw?: boolean; openThread?: CommandContext['openThread']; guildId?: string } = {},
 ): CommandContext & { replies: Reply[] } {
   const replies: Reply[] = [];
   return {
     replies,
     transport: 'console',
     user: { id: snowflake(100), name: 'Sam', canManageGuild: over.canManageGuild ?? true },
-    guildId: snowflake(1),
+    guildId: over.guildId ?? snowflake(1),
     channel: { id: snowflake(2), parentId: null, nsfw: over.nsfw ?? false, isThread: false, isDM: false },
     subcommand,
     options,

@@ -5,6 +5,7 @@ import type { Db } from '../../db/client.js';
 import { SLUG } from '../../personas/card.js';
 import { cleanText } from '../clean.js';
 import { DatasetSourceError } from '../errors.js';
+import type { LogScope } from './source.js';
 
 /**
  * Chat-log sources, read as streams (a server-side cursor in one read-only, repeatable-read
@@ -49,6 +50,8 @@ export interface ChatLogSettings {
   policyVersion: number;
   allowDiscord: boolean;
   consent?: (guildId: string, userId: string) => boolean;
+  /** Whose logs are read: rows of any other server are never selected (and refused again in code). */
+  logScope: LogScope;
   /** Most earlier turns (groups) kept as context; also the SQL look-back window, in messages. */
   maxContextTurns: number;
   /** A pause longer than this starts a new conversation. */
@@ -88,11 +91,21 @@ async function* cursor<T>(tx: Tx, name: string, query: string, batch: number): A
   }
 }
 
+/** ` and <alias>.guild_id = '<id>'` for a one-server scope (a literal: these queries run as cursors). */
+function scopeClause(scope: LogScope, alias: string): string {
+  if (scope === 'every-server') return '';
+  if (scope.guildId === null) return ' and false';
+  if (!SNOWFLAKE.test(scope.guildId)) throw new DatasetSourceError('server', `"${scope.guildId}" is not a Discord server id`);
+  return ` and ${alias}.guild_id = '${scope.guildId}'`;
+}
+
+const inScope = (scope: LogScope, guildId: string | null) => scope === 'every-server' || (guildId !== null && guildId === scope.guildId);
+
 const consentJoin = (v: number, alias = 'm') =>
   `left join consents c on c.guild_id = ${alias}.guild_id and c.user_id = ${alias}.author_id and c.status = 'in' and c.policy_version = ${v}`;
 
 /** The SQL of the persona-conversation stream (also the benchmark's COPY floor). */
-export function conversationQuery(s: Pick<ChatLogSettings, 'slug' | 'policyVersion' | 'allowDiscord'>): string {
+export function conversationQuery(s: Pick<ChatLogSettings, 'slug' | 'policyVersion' | 'allowDiscord' | 'logScope'>): string {
   if (!SLUG.test(s.slug)) throw new DatasetSourceError('persona', `"${s.slug}" is not a persona slug`);
   const v = Math.trunc(s.policyVersion);
   return `select r.message_id, r.conversation_id, r.created_at, r.content_enc as reply_enc,
@@ -103,12 +116,12 @@ export function conversationQuery(s: Pick<ChatLogSettings, 'slug' | 'policyVersi
     from persona_replies r
     left join logged_messages m on m.id = r.in_reply_to_id
     ${consentJoin(v)}
-    where r.persona_slug = '${s.slug}' and r.content_enc is not null${s.allowDiscord ? '' : ` and m.source = 'console'`}
+    where r.persona_slug = '${s.slug}' and r.content_enc is not null${s.allowDiscord ? '' : ` and m.source = 'console'`}${scopeClause(s.logScope, 'm')}
     order by r.conversation_id nulls first, r.created_at, r.message_id`;
 }
 
 /** The SQL of the speaker stream: messages within the look-back window before a consented speaker message. */
-export function speakerQuery(s: Pick<ChatLogSettings, 'speakers' | 'policyVersion' | 'allowDiscord' | 'maxContextTurns'>): string | null {
+export function speakerQuery(s: Pick<ChatLogSettings, 'speakers' | 'policyVersion' | 'allowDiscord' | 'maxContextTurns' | 'logScope'>): string | null {
   if (s.speakers.length === 0) return null;
   const ids = literalIds(s.speakers);
   const v = Math.trunc(s.policyVersion);
@@ -121,7 +134,7 @@ export function speakerQuery(s: Pick<ChatLogSettings, 'speakers' | 'policyVersio
         bool_or(m.author_id in (${ids}) and c.user_id is not null) over w as near
       from logged_messages m
       ${consentJoin(v)}
-      where m.channel_id in (select distinct channel_id from logged_messages where author_id in (${ids})${src})${src.replace('source', 'm.source')}
+      where m.channel_id in (select distinct channel_id from logged_messages s where author_id in (${ids})${src}${scopeClause(s.logScope, 's')})${src.replace('source', 'm.source')}${scopeClause(s.logScope, 'm')}
       window w as (partition by m.channel_id order by m.created_at, m.id rows between current row and ${k} following)
     ) x where near
     order by channel_id, created_at, id`;
@@ -182,7 +195,7 @@ function decryptMessage(keys: KeyRing, blob: Uint8Array, context: string, what: 
 /** Reads both chat-log sources inside `tx` (which the caller makes read-only, repeatable read). */
 export async function readChatLogs(tx: Tx, keys: KeyRing, s: ChatLogSettings, cb: ChatLogCallbacks): Promise<void> {
   const consentOk = (guildId: string | null, userId: string | null, sqlOk: boolean) =>
-    sqlOk && !!guildId && !!userId && (s.consent ? s.consent(guildId, userId) : true);
+    sqlOk && !!guildId && !!userId && inScope(s.logScope, guildId) && (s.consent ? s.consent(guildId, userId) : true);
   let rowsRead = 0;
 
   // ---- persona conversations ----
@@ -250,7 +263,7 @@ export async function readChatLogs(tx: Tx, keys: KeyRing, s: ChatLogSettings, cb
             sql.raw(`select m.id, m.channel_id, m.guild_id, m.author_id, m.reply_to_id, m.created_at, (c.user_id is not null) as ok,
               case when c.user_id is not null then m.content_enc end as enc
               from logged_messages m ${consentJoin(Math.trunc(s.policyVersion))}
-              where m.id in (${literalIds(ids.slice(i, i + 500))})${s.allowDiscord ? '' : ` and m.source = 'console'`}`),
+              where m.id in (${literalIds(ids.slice(i, i + 500))})${s.allowDiscord ? '' : ` and m.source = 'console'`}${scopeClause(s.logScope, 'm')}`),
           ),
         );
         for (const r of rows) found.set(r.id, new Msg(r, keys, consentOk(r.guild_id, r.author_id, r.ok)));
@@ -371,15 +384,15 @@ export async function readChatLogs(tx: Tx, keys: KeyRing, s: ChatLogSettings, cb
 }
 
 /** Counts of Discord chat logs a build leaves out when ALLOW_CHAT_LOG_TRAINING is off. */
-export async function countDiscordLogs(tx: Tx, s: Pick<ChatLogSettings, 'slug' | 'speakers'>): Promise<{ personaReplies: number; speakerMessages: number }> {
+export async function countDiscordLogs(tx: Tx, s: Pick<ChatLogSettings, 'slug' | 'speakers' | 'logScope'>): Promise<{ personaReplies: number; speakerMessages: number }> {
   const [a] = rowsOf<{ n: number }>(
     await tx.execute(sql`select count(*)::int as n from persona_replies r join logged_messages m on m.id = r.in_reply_to_id
-      where r.persona_slug = ${s.slug} and r.content_enc is not null and m.source = 'discord'`),
+      where r.persona_slug = ${s.slug} and r.content_enc is not null and m.source = 'discord'${sql.raw(scopeClause(s.logScope, 'm'))}`),
   );
   let speakerMessages = 0;
   if (s.speakers.length) {
     const [b] = rowsOf<{ n: number }>(
-      await tx.execute(sql.raw(`select count(*)::int as n from logged_messages where author_id in (${literalIds(s.speakers)}) and source = 'discord'`)),
+      await tx.execute(sql.raw(`select count(*)::int as n from logged_messages m where author_id in (${literalIds(s.speakers)}) and source = 'discord'${scopeClause(s.logScope, 'm')}`)),
     );
     speakerMessages = Number(b?.n ?? 0);
   }

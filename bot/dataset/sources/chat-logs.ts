@@ -40,6 +40,7 @@ export const chatLogSource: DatasetSource = {
           policyVersion: ctx.policyVersion,
           allowDiscord: ctx.allowChatLogTraining,
           consent: ctx.consent,
+          logScope: ctx.logScope,
           maxContextTurns: s.maxContextTurns,
           sessionGapMs: s.sessionGapMinutes * 60_000,
           minThumbsUp: s.minThumbsUp,
@@ -61,7 +62,7 @@ export const chatLogSource: DatasetSource = {
           progress: (rows) => ctx.progress(rows),
         },
       );
-      if (!ctx.allowChatLogTraining) discordLeftOut = await countDiscordLogs(tx, { slug: card.slug, speakers: card.speakers });
+      if (!ctx.allowChatLogTraining) discordLeftOut = await countDiscordLogs(tx, { slug: card.slug, speakers: card.speakers, logScope: ctx.logScope });
     });
     const chatLogs: ChatLogStats = ctx.allowChatLogTraining
       ? { discord: 'included', console: 'included', note: 'ALLOW_CHAT_LOG_TRAINING is on: consented Discord chat logs are included, as are console logs.' }

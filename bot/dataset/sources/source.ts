@@ -43,12 +43,21 @@ export interface SourceContext {
   cacheDir: string;
   /** The in-memory consent check (PrivacyState.hasConsent), on top of the database's consents. */
   consent?: (guildId: string, userId: string) => boolean;
+  /** Whose chat logs may be read (a build for one server reads that server's only). */
+  logScope: LogScope;
   /** Proposes a line. */
   emit(candidate: Candidate): void;
   /** Counts something left out, by reason (the statistics' `removed`). */
   remove(reason: string, n?: number): void;
   progress(done: number, total?: number): void;
 }
+
+/**
+ * Whose chat logs a build may read: one server's (every build a server's admin starts, from
+ * `/persona dataset` or `/finetune start`; `guildId: null`, a job started outside any server, reads
+ * none), or every server's (the operator's `npm run dataset` without --server).
+ */
+export type LogScope = { guildId: string | null } | 'every-server';
 
 /**
  * The statistics sources add to DatasetStats, by key. Empty here: a source that reports some adds

@@ -161,7 +161,8 @@ export class JobDriver {
         const gpu = await this.trainerHasGpu();
         let lastNote = performance.now();
         let notes = Promise.resolve();
-        const build = await this.deps.dataset.build(card, {
+        // The chat logs of the server that started the job, and no other's.
+        const build = await this.deps.dataset.build(card, { guildId: job.guildId }, {
           gpu,
           onProgress: (p) => {
             // Generating teacher dialogues takes minutes on a CPU: show how far it is, every few seconds.

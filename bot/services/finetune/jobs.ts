@@ -81,22 +81,24 @@ export class JobRepository {
       .where(and(inArray(finetuneJobs.status, [...ENDED_STATUSES]), isNotNull(finetuneJobs.trainerJobId), isNull(finetuneJobs.trainerCleanedAt)));
   }
 
-  async latest(): Promise<JobRow | undefined> {
-    const [row] = await this.db.select().from(finetuneJobs).orderBy(desc(finetuneJobs.createdAt)).limit(1);
+  // A server's admins see and cancel only the jobs started from their server (`guildId`; null:
+  // the jobs started outside any server).
+  async latest(guildId: string | null): Promise<JobRow | undefined> {
+    const [row] = await this.db.select().from(finetuneJobs).where(startedFrom(guildId)).orderBy(desc(finetuneJobs.createdAt)).limit(1);
     return row;
   }
 
-  /** Up to `limit` jobs whose id starts with `prefix` (lowercase hex and dashes only). */
-  async byIdPrefix(prefix: string, limit: number): Promise<JobRow[]> {
+  /** Up to `limit` jobs started from `guildId` whose id starts with `prefix` (lowercase hex and dashes only). */
+  async byIdPrefix(guildId: string | null, prefix: string, limit: number): Promise<JobRow[]> {
     return this.db
       .select()
       .from(finetuneJobs)
-      .where(sql`${finetuneJobs.id}::text like ${`${prefix}%`}`)
+      .where(and(startedFrom(guildId), sql`${finetuneJobs.id}::text like ${`${prefix}%`}`))
       .limit(limit);
   }
 
-  async recent(limit: number): Promise<JobRow[]> {
-    return this.db.select().from(finetuneJobs).orderBy(desc(finetuneJobs.createdAt)).limit(limit);
+  async recent(guildId: string | null, limit: number): Promise<JobRow[]> {
+    return this.db.select().from(finetuneJobs).where(startedFrom(guildId)).orderBy(desc(finetuneJobs.createdAt)).limit(limit);
   }
 
   async markTrainerCleaned(id: string): Promise<void> {
@@ -122,3 +124,5 @@ export class JobRepository {
     return rows.map((r) => r.event);
   }
 }
+
+const startedFrom = (guildId: string | null) => (guildId === null ? isNull(finetuneJobs.guildId) : eq(finetuneJobs.guildId, guildId));

@@ -121,7 +121,7 @@ export class FinetuneService {
     if (!/^[\w.\-/:]{1,100}$/.test(baseModel)) throw new ValidationError('base_model', 'expected a model name such as smollm2-135m');
     const hyperparameters = hyperparametersFor(this.deps.settings.defaults, options);
     const open = await this.jobs.openFor(card.slug);
-    if (open) throw alreadyOpen(card.name, open);
+    if (open) throw alreadyOpen(card.name, open, input.guildId);
     // Refuse now, not minutes later, when a part the job needs is missing.
     await trainer.health();
     if (!(await this.deps.adapters.has(baseModel))) {
@@ -132,7 +132,7 @@ export class FinetuneService {
       job = await this.jobs.insert({ personaSlug: card.slug, baseModel, hyperparameters, guildId: input.guildId, channelId: input.channelId });
     } catch (err) {
       const raced = await this.jobs.openFor(card.slug);
-      if (raced) throw alreadyOpen(card.name, raced); // a double click: the other one won the unique index
+      if (raced) throw alreadyOpen(card.name, raced, input.guildId); // a double click: the other one won the unique index
       throw err;
     }
     await this.status.post(job);
@@ -140,9 +140,9 @@ export class FinetuneService {
     return job;
   }
 
-  /** Cancels a job: at once when not yet submitted, otherwise after the trainer's current step. */
-  async cancel(ref: string): Promise<{ job: JobRow; message: string }> {
-    const job = await this.find(ref);
+  /** Cancels a job started from `guildId`: at once when not yet submitted, otherwise after the trainer's current step. */
+  async cancel(guildId: string | null, ref: string): Promise<{ job: JobRow; message: string }> {
+    const job = await this.find(guildId, ref);
     if (!OPEN_STATUSES.includes(job.status)) throw new UserFacingError(`Job ${shortId(job.id)} has already ${job.status}.`);
     if (job.status === 'converting') throw new UserFacingError(`Job ${shortId(job.id)} has finished training and its model is being published; it cannot be cancelled now.`);
     if (job.status === 'pending') {
@@ -151,7 +151,7 @@ export class FinetuneService {
         await this.status.finish(cancelled);
         return { job: cancelled, message: `Job ${shortId(job.id)} is cancelled.` };
       }
-      return this.cancel(job.id); // it was submitted meanwhile: cancel it on the trainer
+      return this.cancel(guildId, job.id); // it was submitted meanwhile: cancel it on the trainer
     }
     const answer = await this.requireTrainer().trainer.cancel(job.trainerJobId!);
     return {
@@ -160,23 +160,27 @@ export class FinetuneService {
     };
   }
 
-  /** The job with this id (or id prefix), or the most recent one. */
-  async find(ref?: string): Promise<JobRow> {
+  /**
+   * The job started from `guildId` with this id (or id prefix), or its most recent one. Another
+   * server's job is not found (stopgap until every server has its own scope).
+   */
+  async find(guildId: string | null, ref?: string): Promise<JobRow> {
     if (ref === undefined) {
-      const latest = await this.jobs.latest();
+      const latest = await this.jobs.latest(guildId);
       if (!latest) throw new UserFacingError('No training jobs yet. Start one with `/finetune start persona:`.');
       return latest;
     }
     const prefix = ref.trim().toLowerCase();
     if (!/^[0-9a-f-]{4,36}$/.test(prefix)) throw new ValidationError('job', 'expected a job id (the 8 characters shown by /finetune list)');
-    const rows = await this.jobs.byIdPrefix(prefix, 2);
+    const rows = await this.jobs.byIdPrefix(guildId, prefix, 2);
     if (rows.length === 0) throw new UserFacingError(`There is no training job ${prefix}. \`/finetune list\` shows the recent ones.`);
     if (rows.length > 1) throw new ValidationError('job', `${prefix} matches more than one job: give more characters`);
     return rows[0]!;
   }
 
-  async list(limit = 10): Promise<JobRow[]> {
-    return this.jobs.recent(limit);
+  /** The recent jobs started from `guildId`. */
+  async list(guildId: string | null, limit = 10): Promise<JobRow[]> {
+    return this.jobs.recent(guildId, limit);
   }
 
   /** A job's status text (the status message and /finetune status show the same). */
@@ -226,7 +230,9 @@ export class FinetuneService {
   }
 }
 
-function alreadyOpen(name: string, job: JobRow): UserFacingError {
+/** One open job per persona, whichever server started it; another server's job is not named. */
+function alreadyOpen(name: string, job: JobRow, guildId: string | null): UserFacingError {
+  if (job.guildId !== guildId) return new UserFacingError(`A training job for ${name} started from another server is already ${job.status}; try again when it has finished.`);
   return new UserFacingError(
     `A training job for ${name} is already ${job.status} (job ${shortId(job.id)}). Follow it with \`/finetune status job:${shortId(job.id)}\` or stop it with \`/finetune cancel job:${shortId(job.id)}\`.`,
   );
