@@ -1,6 +1,7 @@
 import type { KeyRing } from '../crypto/keyring.js';
 import type { Db } from '../db/client.js';
 import { DatasetStore } from '../db/dataset-store.js';
+import { ErasedDuringBuild, erasedSince, erasureMark } from '../db/erasure-fence.js';
 import type { ChatModel } from '../inference/ports.js';
 import type { PersonaCard } from '../personas/card.js';
 import { heldOutProbes } from '../personas/probes.js';
@@ -101,18 +102,25 @@ const unclosedSpills = new FinalizationRegistry<SpillFile>((spill) => spill.clos
 
 /** Builds a persona's dataset and (unless `store: false`) stores it as a dataset version. */
 export async function buildDataset(deps: DatasetDeps, input: BuildDatasetInput): Promise<DatasetBuild> {
-  const spill = new SpillFile();
-  try {
-    const build = await buildWithSpill(deps, input, spill);
-    unclosedSpills.register(build, spill);
-    return build;
-  } catch (err) {
-    spill.close();
-    throw err;
+  for (let attempt = 1; ; attempt++) {
+    const spill = new SpillFile();
+    try {
+      const build = await buildWithSpill(deps, input, spill, await erasureMark(deps.db));
+      unclosedSpills.register(build, spill);
+      return build;
+    } catch (err) {
+      spill.close();
+      // A forget or purge landed while the logs were read: read them again, without what it erased.
+      if (err instanceof ErasedDuringBuild && attempt < MAX_BUILD_ATTEMPTS) continue;
+      throw err;
+    }
   }
 }
 
-async function buildWithSpill(deps: DatasetDeps, input: BuildDatasetInput, spill: SpillFile): Promise<DatasetBuild> {
+/** Builds again when a forget or purge lands during a build, up to this many builds in all. */
+const MAX_BUILD_ATTEMPTS = 5;
+
+async function buildWithSpill(deps: DatasetDeps, input: BuildDatasetInput, spill: SpillFile, mark: number): Promise<DatasetBuild> {
   const s: DatasetSettings = { ...DEFAULT_SETTINGS, ...input.settings };
   const card = input.card;
   const removed: Record<string, number> = {};
@@ -128,6 +136,9 @@ async function buildWithSpill(deps: DatasetDeps, input: BuildDatasetInput, spill
   // 1. Every source, in order: its candidates are finished (and spilled) as they come.
   const sourceStats: Partial<SourceStats> = {};
   const summaries: string[] = [];
+  // Whose words were read (server/user): a forget or opt-out accepted since is seen in memory at once.
+  const readFrom = new Set<string>();
+  const withdrawnSinceRead = () => input.consent !== undefined && [...readFrom].some((p) => !input.consent!(...(p.split('/') as [string, string])));
   for (const source of SOURCES) {
     const report = await source.read({
       card,
@@ -146,6 +157,7 @@ async function buildWithSpill(deps: DatasetDeps, input: BuildDatasetInput, spill
       logScope: input.logScope,
       emit: (c: Candidate) => {
         candidates[c.source]++;
+        for (const u of c.contributors) readFrom.add(`${c.guildIds[0]}/${u}`);
         if (c.turns.some((t) => t.role === 'user' && guard.leakOf(t.content) !== undefined)) return remove('eval_probe_leak');
         const f = finishCandidate(c, s, system, card, remove);
         if (f && !finished.add(f)) remove('exact_duplicate');
@@ -218,13 +230,18 @@ async function buildWithSpill(deps: DatasetDeps, input: BuildDatasetInput, spill
     }
   }
 
+  // Checked before and after the store: the caller shows or exports these lines next.
+  if (withdrawnSinceRead()) throw new ErasedDuringBuild();
   let versionId: number | null = null;
   if (input.store !== false) {
     progress({ phase: 'store', done: 0, total: kept.length });
     // Each line's JSON is made as the store encrypts it, never for the whole dataset at once.
-    versionId = await new DatasetStore(deps.db, deps.keys).save({ personaSlug: card.slug, contentHash, stats: stats as unknown as Record<string, unknown>, lines: eachLine() });
+    versionId = await new DatasetStore(deps.db, deps.keys).save({ personaSlug: card.slug, contentHash, stats: stats as unknown as Record<string, unknown>, lines: eachLine(), erasureMark: mark });
     progress({ phase: 'store', done: kept.length, total: kept.length });
+  } else if (await erasedSince(deps.db, mark)) {
+    throw new ErasedDuringBuild(); // not stored, but shown or exported: not with erased words either
   }
+  if (withdrawnSinceRead()) throw new ErasedDuringBuild(); // a stored copy is redacted by the forget itself
   return {
     persona: card.slug,
     versionId,

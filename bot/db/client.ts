@@ -10,6 +10,8 @@ import * as schema from './schema.js';
 
 /** One type for both drivers: repositories and services never know which one they run on. */
 export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
+/** A transaction's handle (what `db.transaction` passes its callback). */
+export type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
 
 export interface Database {
   db: Db;

@@ -1,6 +1,7 @@
-import { asc, eq } from 'drizzle-orm';
+import { asc, count, eq } from 'drizzle-orm';
 import type { KeyRing } from '../crypto/keyring.js';
 import type { Db } from './client.js';
+import { ErasedDuringBuild, erasedSince, lockAgainstErasures } from './erasure-fence.js';
 import { datasetLines, datasetVersions } from './schema.js';
 
 export interface DatasetLineInput {
@@ -19,9 +20,15 @@ export class DatasetStore {
     private readonly keys: KeyRing,
   ) {}
 
-  /** Stores a version; `lines` is read once, 500 lines at a time, so it may be a stream. */
-  async save(input: { personaSlug: string; contentHash: string; stats: Record<string, unknown>; lines: Iterable<DatasetLineInput> }): Promise<number> {
+  /**
+   * Stores a version; `lines` is read once, 500 lines at a time, so it may be a stream.
+   * `erasureMark`: the latest erasure when the build began (erasure-fence.ts); a forget or purge
+   * committed since then throws ErasedDuringBuild and stores nothing.
+   */
+  async save(input: { personaSlug: string; contentHash: string; stats: Record<string, unknown>; lines: Iterable<DatasetLineInput>; erasureMark: number }): Promise<number> {
     return this.db.transaction(async (tx) => {
+      await lockAgainstErasures(tx);
+      if (await erasedSince(tx, input.erasureMark)) throw new ErasedDuringBuild();
       const [version] = await tx
         .insert(datasetVersions)
         .values({ personaSlug: input.personaSlug, contentHash: input.contentHash, stats: input.stats, lineCount: 0 })
@@ -46,6 +53,12 @@ export class DatasetStore {
       await tx.update(datasetVersions).set({ lineCount: lineNo }).where(eq(datasetVersions.id, id));
       return id;
     });
+  }
+
+  /** How many lines a version has now (fewer than were read once a forget or purge redacted it). */
+  async lineCount(versionId: number): Promise<number> {
+    const [row] = await this.db.select({ n: count() }).from(datasetLines).where(eq(datasetLines.datasetVersionId, versionId));
+    return Number(row?.n ?? 0);
   }
 
   async readLines(versionId: number): Promise<{ lineNo: number; split: 'train' | 'eval'; json: string }[]> {

@@ -28,6 +28,8 @@ export interface JobProgress {
   phases?: Partial<Record<JobPhase, number>>;
   /** When the trainer accepted the job (ms since the epoch). */
   submittedAt?: number;
+  /** Times the job was taken back from the trainer because a forget or purge redacted its dataset. */
+  restarts?: number;
 }
 
 /**

@@ -1,6 +1,7 @@
 import { and, eq, inArray, lt, Param, sql } from 'drizzle-orm';
 import type { KeyRing } from '../crypto/keyring.js';
-import type { Db } from './client.js';
+import type { Db, Tx } from './client.js';
+import { lockAgainstErasures } from './erasure-fence.js';
 import {
   channelSettings,
   consentEvents,
@@ -16,7 +17,6 @@ import {
 import type { ForgetCounts, GuildPurgeCounts, MessageRow, PersonaReplyRow, RetentionCounts, WriteOp } from './write-ops.js';
 import { isBarrier } from './write-ops.js';
 
-type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
 
 /** Chunk size for multi-row statements: stays well under Postgres' 65,535 bind parameters. */
 const ROWS_PER_STATEMENT = 1000;
@@ -204,6 +204,7 @@ export class LoggedDataStore {
 
   private async forgetUser(userId: string, userHmac: string): Promise<ForgetCounts> {
     return this.db.transaction(async (tx) => {
+      await lockAgainstErasures(tx); // no dataset snapshot is stored meanwhile (erasure-fence.ts)
       const messages = (await tx.delete(loggedMessages).where(eq(loggedMessages.authorId, userId)).returning({ id: loggedMessages.id })).length;
       const reactionCount = (await tx.delete(reactions).where(eq(reactions.userHmac, userHmac)).returning({ m: reactions.messageId })).length;
       const personaReplyCount = (
@@ -231,6 +232,7 @@ export class LoggedDataStore {
 
   private async purgeGuild(guildId: string): Promise<GuildPurgeCounts> {
     return this.db.transaction(async (tx) => {
+      await lockAgainstErasures(tx);
       const counts: GuildPurgeCounts = {
         messages: (await tx.delete(loggedMessages).where(eq(loggedMessages.guildId, guildId)).returning({ id: loggedMessages.id })).length,
         reactions: (await tx.delete(reactions).where(eq(reactions.guildId, guildId)).returning({ m: reactions.messageId })).length,

@@ -3,6 +3,7 @@ import { sql } from 'drizzle-orm';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { KeyRing } from '../../bot/crypto/keyring.js';
 import { DatasetStore } from '../../bot/db/dataset-store.js';
+import { erasureMark } from '../../bot/db/erasure-fence.js';
 import { consentEvents, loggedMessages } from '../../bot/db/schema.js';
 import { ValidationError } from '../../bot/core/errors.js';
 import type { IncomingMessage } from '../../bot/services/message-log.js';
@@ -161,7 +162,7 @@ describe.each(BACKENDS)('consent and logging on %s', (backend) => {
     await t.app.messages.onReaction({ messageId: replyId, userId: BOB, emoji: '👍', guildId: GUILD, added: true });
     const datasets = new DatasetStore(t.app.database.db, t.keys);
     const versionId = await datasets.save({
-      personaSlug: 'glordon', contentHash: 'h', stats: {},
+      personaSlug: 'glordon', contentHash: 'h', stats: {}, erasureMark: await erasureMark(t.app.database.db),
       lines: [
         { split: 'train', json: JSON.stringify({ text: aliceText }), contributorIds: [ALICE], guildIds: [GUILD] },
         { split: 'eval', json: JSON.stringify({ text: 'bob line' }), contributorIds: [BOB], guildIds: [GUILD] },

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dispatch } from '../../commands/dispatch.js';
 import { personaCommand } from '../../commands/persona.js';
 import { DatasetStore } from '../../bot/db/dataset-store.js';
+import { erasureMark } from '../../bot/db/erasure-fence.js';
 import { personaEvaluations, personas } from '../../bot/db/schema.js';
 import { DEVELOPMENT_PROBES, evaluationProbes } from '../../bot/personas/probes.js';
 import { describeMetrics, loreFactsRate, PROMPT_ONLY } from '../../bot/services/evaluation.js';
@@ -26,10 +27,10 @@ describe('loreFactsRate', () => {
 describe('evaluating persona versions with the real model', { timeout: 300_000 }, () => {
   let t: TestApp;
   /** A stored dataset of `replies` (train split) plus one eval-split line, as a build stores it. */
-  const storeDataset = (slug: string, replies: string[]) => {
+  const storeDataset = async (slug: string, replies: string[]) => {
     const line = (content: string, i: number) => JSON.stringify({ id: `${slug}-${i}`, persona: slug, source: 'synthetic', messages: [{ role: 'user', content: `Question ${i}?` }, { role: 'assistant', content }] });
     const lines = [...replies.map((r, i) => ({ split: 'train' as const, json: line(r, i), contributorIds: [], guildIds: [] })), { split: 'eval' as const, json: line('An eval reply.', 99), contributorIds: [], guildIds: [] }];
-    return new DatasetStore(t.app.database.db, t.keys).save({ personaSlug: slug, contentHash: `${slug}-${replies.length}`, stats: {}, lines });
+    return new DatasetStore(t.app.database.db, t.keys).save({ personaSlug: slug, contentHash: `${slug}-${replies.length}`, stats: {}, lines, erasureMark: await erasureMark(t.app.database.db) });
   };
   beforeAll(async () => {
     t = await createTestApp('pglite', { env: { CHAT_MAX_REPLY_TOKENS: '24', EVAL_SAMPLES: '2', EVAL_CONCURRENCY: '1' } });

@@ -1,5 +1,4 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type IncomingMessage } from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,7 +9,7 @@ import type { CommandContext } from '../../commands/types.js';
 import { createTestApp, type TestApp } from '../support/app.js';
 import { recordingContext } from '../support/context.js';
 import { snowflake } from '../support/db.js';
-import { freePort } from '../support/pg-cluster.js';
+import { startRecordingTrainer } from '../support/recording-trainer.js';
 
 /**
  * Issue 16, item 0 (the stopgap until every server has its own scope): one bot in two servers.
@@ -36,57 +35,23 @@ A patient gardener.
 {{char}}: Hello, friend. The tomatoes are coming along nicely this week.
 `;
 
-/** The trainer's wire protocol, enough for a job to be submitted, run and cancelled; it records what it is sent. */
-function recordingTrainer() {
-  const jobs = new Map<string, { body: { dataset: { train: { messages: { content: string }[] }[]; eval: { messages: { content: string }[] }[] } }; status: string }>();
-  const cancels: string[] = [];
-  const read = (req: IncomingMessage) => new Promise<string>((r) => { let b = ''; req.on('data', (d: Buffer) => (b += d.toString())); req.on('end', () => r(b)); });
-  const server = createServer(async (req, res) => {
-    res.setHeader('content-type', 'application/json');
-    const url = req.url ?? '';
-    if (url === '/healthz') return void res.end(JSON.stringify({ status: 'ok', device: 'cpu', gpu: null, version: '0.1.0' }));
-    if (req.method === 'POST' && url === '/v1/jobs') {
-      const id = `job${jobs.size + 1}`;
-      jobs.set(id, { body: JSON.parse(await read(req)), status: 'running' });
-      res.statusCode = 201;
-      return void res.end(JSON.stringify({ id, status: 'queued' }));
-    }
-    const m = /^\/v1\/jobs\/([^/?]+)(\/events|\/cancel)?/.exec(url);
-    const job = m && jobs.get(m[1]!);
-    if (!job) return void ((res.statusCode = 404), res.end(JSON.stringify({ error: 'no such job' })));
-    if (m[2] === '/cancel') {
-      cancels.push(m[1]!);
-      job.status = 'cancelled';
-      res.statusCode = 202;
-      return void res.end(JSON.stringify({ id: m[1], status: 'running' }));
-    }
-    if (m[2] === '/events') return void res.end(JSON.stringify({ events: [], next_after: 0 }));
-    if (req.method === 'DELETE') return void ((res.statusCode = 204), res.end());
-    const t = new Date().toISOString();
-    res.end(JSON.stringify({ id: m[1], persona: 'moss', base_model: 'x', status: job.status, progress: { step: 0, total_steps: 10, fraction: 0, eta_s: null }, metrics: {}, artifacts: [], created_at: t, updated_at: t }));
-  });
-  return { server, jobs, cancels };
-}
-
 describe('one bot in two servers: datasets and jobs stay within the server that asks', () => {
   let t: TestApp;
   let dir: string;
-  let trainer: ReturnType<typeof recordingTrainer>;
+  let trainer: Awaited<ReturnType<typeof startRecordingTrainer>>;
   let n = 100;
   const ctxIn = (server: keyof typeof SERVERS, subcommand: string, options: CommandContext['options']) => recordingContext(subcommand, options, { guildId: SERVERS[server].guild });
   const words = (text: string) => ({ amber: text.includes(SERVERS.amber.word), cobalt: text.includes(SERVERS.cobalt.word) });
 
   beforeAll(async () => {
-    trainer = recordingTrainer();
-    const port = await freePort();
-    await new Promise<void>((r) => trainer.server.listen(port, '127.0.0.1', r));
+    trainer = await startRecordingTrainer();
     dir = mkdtempSync(path.join(os.tmpdir(), 'server-scope-'));
     writeFileSync(path.join(dir, 'moss.md'), CARD);
     t = await createTestApp('pglite', {
       env: {
         PERSONA_DIR: dir,
         DATA_DIR: dir,
-        TRAINER_URL: `http://127.0.0.1:${port}`,
+        TRAINER_URL: trainer.url,
         TRAINER_TOKEN: 'x'.repeat(32),
         ALLOW_CHAT_LOG_TRAINING: 'true',
         DATASET_SYNTHETIC_PER_CHUNK: '0',
@@ -113,7 +78,7 @@ describe('one bot in two servers: datasets and jobs stay within the server that 
   });
   afterAll(async () => {
     await t?.destroy();
-    await new Promise<void>((r) => trainer?.server.close(() => r()));
+    await trainer?.close();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
@@ -132,8 +97,8 @@ describe('one bot in two servers: datasets and jobs stay within the server that 
     const start = ctxIn('amber', 'start', { persona: 'Moss' });
     expect(await dispatch(finetuneCommand, start, t.app)).toEqual({ kind: 'ok' });
     const id = /job `([0-9a-f]{8})`/.exec(start.replies.at(-1)!.content!)![1]!;
-    await expect.poll(() => trainer.jobs.size, { timeout: 30_000 }).toBe(1);
-    const sent = JSON.stringify(trainer.jobs.get('job1')!.body.dataset);
+    await expect.poll(() => trainer.sent.length, { timeout: 30_000 }).toBe(1);
+    const sent = JSON.stringify(trainer.sent[0]!.body.dataset);
     expect(words(sent)).toEqual({ amber: true, cobalt: false });
 
     // From the other server: not listed, not found, not cancelled, and not even named when it blocks a second start.

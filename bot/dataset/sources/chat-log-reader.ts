@@ -1,7 +1,7 @@
 import { sql } from 'drizzle-orm';
 import type { KeyRing } from '../../crypto/keyring.js';
 import { DecryptionError } from '../../crypto/keyring.js';
-import type { Db } from '../../db/client.js';
+import type { Db, Tx } from '../../db/client.js';
 import { SLUG } from '../../personas/card.js';
 import { cleanText } from '../clean.js';
 import { DatasetSourceError } from '../errors.js';
@@ -27,7 +27,7 @@ import type { LogScope } from './source.js';
  * example whose direct context is such a message is dropped.
  */
 
-export type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
+export type { Tx };
 
 export interface ChatTurn {
   role: 'user' | 'assistant';

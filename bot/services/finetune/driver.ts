@@ -203,9 +203,11 @@ export class JobDriver {
     if ((await this.deps.jobs.load(job.id)).status !== 'pending') return; // cancelled while the dataset was built
     let created;
     try {
+      const restarts = job.progress?.restarts ?? 0;
       created = await this.deps.trainer.submit(
         { persona: job.personaSlug, base_model: job.baseModel, hyperparameters: job.hyperparameters, dataset },
-        job.id, // the idempotency key: a resubmission after a lost answer gets the same trainer job
+        // The idempotency key: a resubmission after a lost answer gets the same trainer job (a restart, a new one).
+        restarts ? `${job.id}:${restarts}` : job.id,
       );
     } catch (err) {
       if (err instanceof TrainerRejectedError) return void (await this.fail(job, err.message));
@@ -225,11 +227,36 @@ export class JobDriver {
     }
   }
 
+  /**
+   * Whether a forget or a server purge removed lines of the job's snapshot after they were read
+   * to be sent: the trainer's copy, or the adapter trained on it, may hold erased words.
+   */
+  private async redactedSinceSent(job: JobRow): Promise<boolean> {
+    const sent = job.progress?.datasetLines;
+    if (job.datasetVersionId === null || !sent) return false;
+    return (await this.deps.datasetStore.lineCount(job.datasetVersionId)) < sent.train + sent.eval;
+  }
+
+  /**
+   * Takes the job back from the trainer (its copy of the dataset and anything trained on it are
+   * deleted there) and starts it again from the redacted snapshot. When the job moved meanwhile
+   * (cancelled), nothing changes here and the loop follows its new state.
+   */
+  private async restartWithoutErased(job: JobRow): Promise<void> {
+    if (job.trainerJobId) await this.deps.trainer.delete(job.trainerJobId); // unreachable: throws, and the next pass tries again
+    const restarts = (job.progress?.restarts ?? 0) + 1;
+    const note = 'A member’s data was erased while this job was on the trainer: the trainer’s copy was deleted, and the job starts again without it.';
+    const restarted = await this.deps.jobs.transition(job.id, job.status, { status: 'pending', trainerJobId: null, progress: { ...job.progress, restarts, note, step: 0, submittedAt: undefined } });
+    this.deps.log?.info({ job: job.id, restarts }, 'finetune job restarted without erased data');
+    if (restarted) await this.deps.status.refresh(restarted);
+  }
+
   /** queued/running: mirror the trainer's progress until the job ends there. */
   private async follow(job: JobRow): Promise<void> {
     const trainerJobId = job.trainerJobId!;
     let after = await this.deps.jobs.lastEventSeq(job.id);
     for (;;) {
+      if (await this.redactedSinceSent(job)) return void (await this.restartWithoutErased(job));
       const view = await this.deps.trainer.job(trainerJobId);
       if (!view) return void (await this.fail(job, 'the trainer no longer has this job (its job store was lost or the job was deleted there)'));
       const events = await this.deps.trainer.events(trainerJobId, after);
@@ -266,6 +293,8 @@ export class JobDriver {
 
   /** converting → succeeded: the adapter becomes a persona version (VersionPublisher). */
   private async publish(job: JobRow): Promise<void> {
+    // Trained on lines erased since: not published; trained again without them.
+    if (await this.redactedSinceSent(job)) return void (await this.restartWithoutErased(job));
     const outcome = await this.deps.publisher.publish(job, this.deps.trainer);
     if (!outcome.ok) return void (await this.fail(job, outcome.reason));
     const { version, activated, gate, phases } = outcome;
