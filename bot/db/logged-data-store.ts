@@ -215,6 +215,11 @@ export class LoggedDataStore {
           .returning({ id: personaReplies.messageId })
       ).length;
       const datasetLineCount = await deleteDatasetLines(tx, sql`${datasetLines.contributors} @> array[${userHmac}]::text[]`);
+      // A version's statistics name its biggest contributors by HMAC: the user's entry goes too.
+      await tx
+        .update(datasetVersions)
+        .set({ stats: sql`jsonb_set(${datasetVersions.stats}, '{userShares}', (${datasetVersions.stats} -> 'userShares') - ${userHmac}::text)` })
+        .where(sql`${datasetVersions.stats} -> 'userShares' ? ${userHmac}::text`);
       const consentCount = (await tx.delete(consents).where(eq(consents.userId, userId)).returning({ g: consents.guildId })).length;
       const consentEventCount = (await tx.delete(consentEvents).where(eq(consentEvents.userId, userId)).returning({ id: consentEvents.id })).length;
       const counts: ForgetCounts = {
