@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { eq } from 'drizzle-orm';
@@ -15,7 +15,7 @@ import type { TeacherStats } from '../bot/dataset/sources/synthetic.js';
 import { isEvaluation, PROMPT_ONLY, type LoreFacts } from '../bot/services/evaluation.js';
 import { testConfig, testKeys } from '../test/support/db.js';
 import { benchOllama } from '../test/support/ollama.js';
-import { startTrainer } from '../test/support/trainer-process.js';
+import { cacheRoot, startTrainer } from '../test/support/trainer-process.js';
 import { benchDatabase } from './database.js';
 import type { Benchmark } from './harness.js';
 
@@ -157,6 +157,13 @@ async function onePersona(
   const { smoke, log } = ctx;
   const bench = await benchDatabase(`quality-${slug}`);
   const dataDir = mkdtempSync(path.join(os.tmpdir(), `bench-quality-${slug}-`)); // cold: an empty generation cache
+  if (smoke) {
+    // The smoke size (in npm test) keeps its teacher generations, so its dataset is the same every run and the
+    // trainer's adapter cache reuses its adapter (concurrent sampling on the model server is not reproducible).
+    const kept = path.join(cacheRoot(), 'bench-smoke-generations', slug);
+    mkdirSync(kept, { recursive: true });
+    symlinkSync(kept, path.join(dataDir, 'dataset-cache'));
+  }
   const personaDir = path.join(dataDir, 'personas');
   mkdirSync(personaDir);
   // Under its own slug, so the version it makes never replaces a model of the real persona in a shared Ollama.

@@ -13,7 +13,7 @@ import { ChannelLoggingService } from './services/channel-logging.js';
 import { ChatService } from './services/chat.js';
 import { ConsentService } from './services/consent.js';
 import type { ConsentPolicy } from './services/consent-policy.js';
-import { CONSENT_POLICY } from './services/consent-policy.js';
+import { CONSENT_POLICY, policyInForce } from './services/consent-policy.js';
 import { EvaluationService } from './services/evaluation.js';
 import { LoreIndex } from './services/lore.js';
 import { MessageLogService } from './services/message-log.js';
@@ -73,15 +73,13 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
   const database =
     opts.database ??
     (await openDatabase({ url: config.database.url, pgliteDir: path.join(config.dataDir, 'pglite'), poolMax: config.database.poolMax }));
-  const policy = opts.policy ?? CONSENT_POLICY;
+  const policyContext = { retentionDays: config.retention.days, chatLogTraining: config.allowChatLogTraining };
+  const policy = await policyInForce(database.db, opts.policy ?? CONSENT_POLICY, policyContext);
   const privacy = new PrivacyState(policy.version);
   await privacy.load(database.db);
   const writer = new WriterQueue(new LoggedDataStore(database.db, keys), config.writer, opts.logger?.child({ part: 'writer' }));
   const metrics = new BotMetrics({ writerQueueDepth: () => writer.size });
-  const consent = new ConsentService(database.db, writer, privacy, keys, policy, {
-    retentionDays: config.retention.days,
-    chatLogTraining: config.allowChatLogTraining,
-  });
+  const consent = new ConsentService(database.db, writer, privacy, keys, policy, policyContext);
   const channels = new ChannelLoggingService(writer, privacy);
   const messages = new MessageLogService(writer, privacy, keys, config.limits);
   const retention = new RetentionService(writer, config.retention, opts.logger?.child({ part: 'retention' }));

@@ -16,7 +16,7 @@ import { loadConfig } from '../bot/config.js';
 import { resolveKeyRing } from '../bot/crypto/secrets.js';
 import { openDatabase } from '../bot/db/client.js';
 import { createModelBackend } from '../bot/inference/backends.js';
-import { CONSENT_POLICY } from '../bot/services/consent-policy.js';
+import { CONSENT_POLICY, policyInForce } from '../bot/services/consent-policy.js';
 import { PersonaRegistry } from '../bot/personas/registry.js';
 import { PrivacyState } from '../bot/services/privacy-state.js';
 import { buildDataset } from '../bot/dataset/build.js';
@@ -60,7 +60,9 @@ async function main(): Promise<number> {
   const keys = resolveKeyRing(config);
   const database = await openDatabase({ url: config.database.url, pgliteDir: path.join(config.dataDir, 'pglite'), poolMax: 2 });
   try {
-    const privacy = new PrivacyState(CONSENT_POLICY.version);
+    // The version the bot has in force with this configuration: only consent to it counts.
+    const policy = await policyInForce(database.db, CONSENT_POLICY, { retentionDays: config.retention.days, chatLogTraining: config.allowChatLogTraining });
+    const privacy = new PrivacyState(policy.version);
     await privacy.load(database.db);
     const bar = progressBar();
     const options = datasetOptions(config); // DATASET_* as the bot uses them
@@ -69,7 +71,7 @@ async function main(): Promise<number> {
       { db: database.db, keys, llm: createModelBackend(config.inference) },
       {
         card,
-        policyVersion: CONSENT_POLICY.version,
+        policyVersion: policy.version,
         allowChatLogTraining: config.allowChatLogTraining,
         baseModel,
         teacherModel: options.teacherModel ?? baseModel,

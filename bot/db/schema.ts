@@ -61,6 +61,17 @@ export const consents = pgTable('consents', {
   updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
 }, (t) => [primaryKey({ columns: [t.guildId, t.userId] }), index('consents_user_idx').on(t.userId)]);
 
+/**
+ * Every consent policy text that was ever in force, by version: the text the bot shows depends on
+ * RETENTION_DAYS and ALLOW_CHAT_LOG_TRAINING, so a change there is a new version (consent-policy.ts).
+ */
+export const consentPolicyVersions = pgTable('consent_policy_versions', {
+  version: integer('version').primaryKey(),
+  /** sha256 of the text as shown. */
+  textHash: text('text_hash').notNull(),
+  createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+});
+
 export const consentEvents = pgTable('consent_events', {
   id: bigserial('id', { mode: 'number' }).primaryKey(),
   guildId: text('guild_id').notNull(),

@@ -82,6 +82,29 @@ describe.each(BACKENDS)('consent and logging on %s', (backend) => {
     expect(events.map((e) => e.action)).toEqual(['opt_in', 'opt_out', 'opt_in']);
   });
 
+  it('turning on chat-log training or changing the retention is a new policy version; the same settings keep it', async () => {
+    await t.app.consent.optIn(GUILD, ALICE);
+    const v1 = t.app.consent.policyVersion;
+    const started: TestApp[] = [];
+    const restart = async (env: Record<string, string>) => {
+      const again = await createTestApp(backend, { keys: t.keys, database: t.app.database, env });
+      started.push(again);
+      return again.app;
+    };
+    try {
+      expect((await restart({})).consent.policyVersion).toBe(v1); // a restart alone changes nothing
+      const training = await restart({ ALLOW_CHAT_LOG_TRAINING: 'true' });
+      expect(training.consent.policyVersion).toBe(v1 + 1);
+      expect(training.consent.policyText()).toContain('building their training datasets');
+      expect((await training.consent.status(GUILD, ALICE)).state).toBe('policy_outdated'); // she agreed to a text without training
+      expect(training.privacy.hasConsent(GUILD, ALICE)).toBe(false);
+      expect((await restart({ ALLOW_CHAT_LOG_TRAINING: 'true' })).consent.policyVersion).toBe(v1 + 1);
+      expect((await restart({ ALLOW_CHAT_LOG_TRAINING: 'true', RETENTION_DAYS: '7' })).consent.policyVersion).toBe(v1 + 2);
+    } finally {
+      for (const s of started) await s.app.writer.close();
+    }
+  });
+
   it('a new policy version stops logging until the user opts in to it', async () => {
     await t.app.consent.optIn(GUILD, ALICE);
     await t.app.messages.onCreate(message({ content: 'under v1' }));

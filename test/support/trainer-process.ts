@@ -30,9 +30,14 @@ export function baseModelFile(): string {
   return execFileSync('bash', ['scripts/provision/model.sh'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim().split('\n').at(-1)!;
 }
 
-/** Where tests keep trained adapters for reuse (TRAINER_ADAPTER_CACHE; outside the clone, like every cache). */
+/** The project's cache outside the clone (PERSONA_BOT_CACHE, default ~/.cache/persona-bot). */
+export function cacheRoot(): string {
+  return process.env.PERSONA_BOT_CACHE || path.join(os.homedir(), '.cache', 'persona-bot');
+}
+
+/** Where tests keep trained adapters for reuse (TRAINER_ADAPTER_CACHE). */
 export function testAdapterCacheDir(): string {
-  return path.join(process.env.PERSONA_BOT_CACHE || path.join(os.homedir(), '.cache', 'persona-bot'), 'test-adapters');
+  return path.join(cacheRoot(), 'test-adapters');
 }
 
 /**
