@@ -75,6 +75,8 @@ export interface TurnResult {
 
 interface ConversationState {
   history: Turn[];
+  /** Who wrote each history turn (a user's id; null for the persona's), kept in step with `history`. */
+  authors: (string | null)[];
   queue: Promise<unknown>;
   waiting: number;
 }
@@ -207,7 +209,9 @@ export class ChatService {
       push(text);
       return text;
     });
-    this.history(conv.id).history.push({ role: 'assistant', content: text });
+    const st = this.history(conv.id);
+    st.history.push({ role: 'assistant', content: text });
+    st.authors.push(null);
     return { messageId, text };
   }
 
@@ -300,13 +304,20 @@ export class ChatService {
     const modelMs = m1 - m0;
 
     const rec0 = performance.now();
-    st.history.push({ role: 'user', content: text }, { role: 'assistant', content: replyText });
-    const max = this.deps.settings.historyTurns ?? 40;
-    if (st.history.length > max) st.history.splice(0, st.history.length - max);
+    // The reply's text is kept only when everyone whose words were in its prompt may be logged here
+    // (a thread's members share one history): the user, and the authors of the history turns it used.
+    const promptAuthors = [input.user.id, ...st.authors.slice(st.authors.length - prompt.historyUsed).filter((a): a is string => a !== null)];
     const keepText =
       !!conv.guildId &&
-      this.deps.privacy.hasConsent(conv.guildId, input.user.id) &&
+      promptAuthors.every((a) => this.deps.privacy.hasConsent(conv.guildId!, a)) &&
       this.deps.privacy.isLoggingOn(conv.channelId, input.parentChannelId ?? null);
+    st.history.push({ role: 'user', content: text }, { role: 'assistant', content: replyText });
+    st.authors.push(input.user.id, null);
+    const max = this.deps.settings.historyTurns ?? 40;
+    if (st.history.length > max) {
+      st.history.splice(0, st.history.length - max);
+      st.authors.splice(0, st.authors.length - max);
+    }
     await this.deps.messages.onPersonaReply({
       messageId,
       conversationId: conv.id,
@@ -374,7 +385,7 @@ export class ChatService {
   private history(conversationId: string): ConversationState {
     let st = this.state.get(conversationId);
     if (!st) {
-      st = { history: [], queue: Promise.resolve(), waiting: 0 };
+      st = { history: [], authors: [], queue: Promise.resolve(), waiting: 0 };
       this.state.set(conversationId, st);
     }
     return st;

@@ -62,6 +62,27 @@ describe('chat with the real model (SmolLM2 through Ollama)', { timeout: 180_000
     expect(t.keys.decrypt(row.contentEnc!, `reply:${row.messageId}`)).toBe(result.text);
   });
 
+  it('keeps a reply’s text only when everyone whose words were in its prompt consented (a shared thread)', async () => {
+    const channel = snowflake(12);
+    const stranger = { id: snowflake(901), name: 'Stranger' }; // never opted in
+    await t.app.channels.set(GUILD, channel, true);
+    await t.app.consent.optIn(GUILD, USER.id);
+    const conv = await t.app.chat.open({ guildId: GUILD, channelId: channel, persona: t.app.personas.get('glordon'), channelIsNsfw: false });
+    const voice = recordingVoice();
+    const stored = async (messageId: string) => {
+      await t.app.writer.drainPoint();
+      return (await t.app.database.db.select().from(personaReplies)).find((r) => r.messageId === messageId)!;
+    };
+    const theirs = await t.app.chat.respond({ conversation: conv, user: stranger, text: 'My cat is called Biscuit.', voice });
+    expect((await stored(theirs.messageId)).contentEnc).toBeNull();
+    // The consented user's turn is answered from a prompt holding the stranger's words: no text kept.
+    const mine = await t.app.chat.respond({ conversation: conv, user: USER, text: 'What is the cat called?', voice });
+    expect(mine.prompt.messages.map((m) => m.content)).toContain('My cat is called Biscuit.');
+    const row = await stored(mine.messageId);
+    expect(row.contentEnc).toBeNull();
+    expect(row.inReplyToId).toBeNull();
+  });
+
   it('answers one turn at a time per conversation and keeps conversations apart', async () => {
     const a = await t.app.chat.open({ guildId: GUILD, channelId: snowflake(20), persona: t.app.personas.get('glordon'), channelIsNsfw: false });
     const b = await t.app.chat.open({ guildId: GUILD, channelId: snowflake(21), persona: t.app.personas.get('glordon'), channelIsNsfw: false });
