@@ -92,13 +92,14 @@ export const personaCommand = {
       case 'chat': {
         const card = app.personas.get(ctx.get.string('name', true));
         const first = ctx.get.string('message')?.trim();
+        app.chat.admit(ctx.user.id); // with or without a message, and before a thread is opened: the rate limit holds
         await ctx.defer();
         const place = ctx.channel.isThread ? { channelId: ctx.channel.id, parentId: ctx.channel.parentId } : await ctx.openThread(`${card.name} and ${ctx.user.name}`.slice(0, 100));
         const conversation = await app.chat.open({ guildId: ctx.guildId, channelId: place.channelId, persona: card, channelIsNsfw: ctx.channel.nsfw });
         await ctx.reply(`${card.name} is here${place.channelId !== ctx.channel.id ? ' in a new thread' : ''}. Every message there gets an answer; \`/persona end\` closes it.`);
         const voice = ctx.voice(place);
         if (first) {
-          await app.chat.respond({ conversation, user: { id: ctx.user.id, name: ctx.user.name }, text: first, voice, parentChannelId: place.parentId });
+          await app.chat.respond({ conversation, user: { id: ctx.user.id, name: ctx.user.name }, text: first, voice, parentChannelId: place.parentId, admitted: true });
         } else {
           await app.chat.greet(conversation, voice, ctx.user.name);
         }

@@ -230,10 +230,12 @@ export class ChatService {
     voice: PersonaVoice;
     /** performance.now() when the transport received the message, so the spans include the bot's work before this call. */
     receivedAt?: number;
+    /** Already counted against the rate by `admit` (the `/persona chat` that opened the conversation). */
+    admitted?: boolean;
   }): Promise<TurnResult> {
     const receiveMs = input.receivedAt === undefined ? 0 : performance.now() - input.receivedAt;
     assertSnowflake('user', input.user.id);
-    this.checkRate(input.user.id);
+    if (!input.admitted) this.admit(input.user.id);
     const st = this.history(input.conversation.id);
     if (st.waiting >= (this.deps.settings.maxQueuedTurns ?? 3)) {
       throw new UserFacingError('I am still answering earlier messages in this conversation; send this one again in a moment.');
@@ -391,7 +393,11 @@ export class ChatService {
     return st;
   }
 
-  private checkRate(userId: string): void {
+  /**
+   * Counts one use against the user's rate (CHAT_RATE_PER_MINUTE), or refuses it. `/persona chat`
+   * calls it before it opens a thread, so a greeting or a thread costs a turn too.
+   */
+  admit(userId: string): void {
     const waitMs = this.rate.take(userId);
     if (waitMs > 0) throw new UserFacingError(`You're sending messages faster than I can answer. Try again in ${Math.ceil(waitMs / 1000)} s.`);
   }

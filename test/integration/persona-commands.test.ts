@@ -46,3 +46,25 @@ describe('/persona dataset', () => {
     expect(denied.replies[0]!.content).toContain('Manage Server');
   });
 });
+
+describe('/persona chat', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await createTestApp('pglite', { env: { CHAT_RATE_PER_MINUTE: '2' } });
+  });
+  afterAll(async () => t?.destroy());
+
+  it('counts against the chat rate limit with or without a message, before any thread is opened', async () => {
+    let threads = 0;
+    const openThread = async () => ({ channelId: `${700 + ++threads}`.padStart(18, '1'), parentId: '100000000000000002' });
+    const outcomes = [];
+    for (let i = 0; i < 3; i++) {
+      const ctx = recordingContext('chat', { name: 'Glordon' }, { openThread });
+      outcomes.push({ outcome: await dispatch(personaCommand, ctx, t.app), reply: ctx.replies.at(-1)?.content ?? '' });
+    }
+    expect(outcomes.slice(0, 2).map((o) => o.outcome)).toEqual([{ kind: 'ok' }, { kind: 'ok' }]);
+    expect(outcomes[2]!.outcome).toMatchObject({ kind: 'denied' });
+    expect(outcomes[2]!.reply).toMatch(/faster than I can answer/);
+    expect(threads).toBe(2); // the refused use opened no thread
+  });
+});
