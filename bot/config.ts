@@ -89,6 +89,7 @@ const envSchema = z.object({
   CHAT_MAX_REPLY_TOKENS: intInRange(8, 8192, 256),
   CHAT_LORE_K: intInRange(0, 20, 3),
   CHAT_RATE_PER_MINUTE: intInRange(1, 600, 12),
+  CHAT_HISTORY_CONVERSATIONS: intInRange(1, 1_000_000, 2000),
   ADAPTER_PROMPT: z.enum(PROMPT_SHAPES, { message: `expected one of ${PROMPT_SHAPES.join(', ')}` }).default('few-shot'),
   DATASET_SYNTHETIC_PER_CHUNK: intInRange(0, 20, 2),
   DATASET_PER_USER_SHARE: z.coerce
@@ -161,7 +162,7 @@ export interface Config {
   personaDir: string;
   /** The model server (MODEL_BACKEND; Ollama's settings keep their OLLAMA_* names). */
   inference: InferenceSettings;
-  chat: { contextTokens: number; maxReplyTokens: number; loreK: number; ratePerMinute: number; adapterPrompt: PromptShape };
+  chat: { contextTokens: number; maxReplyTokens: number; loreK: number; ratePerMinute: number; adapterPrompt: PromptShape; historyConversations: number };
   /** Automatic evaluation of versions (EVAL_*): replies per probe, probes answered at once. */
   evaluation: { samples: number; concurrency: number };
   /** Dataset build settings an operator may change (the rest are the builder's defaults). */
@@ -240,7 +241,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       maxConcurrency: e.MODEL_MAX_CONCURRENCY,
       ollama: { host: e.OLLAMA_HOST.replace(/\/$/, '') },
     },
-    chat: { contextTokens: e.CHAT_CONTEXT_TOKENS, maxReplyTokens: e.CHAT_MAX_REPLY_TOKENS, loreK: e.CHAT_LORE_K, ratePerMinute: e.CHAT_RATE_PER_MINUTE, adapterPrompt: e.ADAPTER_PROMPT },
+    chat: { contextTokens: e.CHAT_CONTEXT_TOKENS, maxReplyTokens: e.CHAT_MAX_REPLY_TOKENS, loreK: e.CHAT_LORE_K, ratePerMinute: e.CHAT_RATE_PER_MINUTE, adapterPrompt: e.ADAPTER_PROMPT, historyConversations: e.CHAT_HISTORY_CONVERSATIONS },
     evaluation: { samples: e.EVAL_SAMPLES, concurrency: e.EVAL_CONCURRENCY },
     dataset: {
       syntheticPerChunk: e.DATASET_SYNTHETIC_PER_CHUNK,

@@ -25,6 +25,8 @@ export interface ChatSettings {
   adapterPrompt?: PromptShape;
   /** Turns kept in memory per conversation (user + persona). */
   historyTurns?: number;
+  /** Conversations whose history is kept in memory (CHAT_HISTORY_CONVERSATIONS): the least recently used idle ones beyond it are forgotten. */
+  historyConversations?: number;
   /** Turns that may wait behind the one being answered, per conversation. */
   maxQueuedTurns?: number;
 }
@@ -384,11 +386,19 @@ export class ChatService {
     return [...(this.state.get(conversationId)?.history ?? [])];
   }
 
+  /** A conversation's state, most recently used last (the Map's order); evicts beyond the bound. */
   private history(conversationId: string): ConversationState {
     let st = this.state.get(conversationId);
-    if (!st) {
-      st = { history: [], authors: [], queue: Promise.resolve(), waiting: 0 };
-      this.state.set(conversationId, st);
+    if (st) this.state.delete(conversationId);
+    else st = { history: [], authors: [], queue: Promise.resolve(), waiting: 0 };
+    this.state.set(conversationId, st);
+    const max = this.deps.settings.historyConversations ?? 2000;
+    if (this.state.size > max) {
+      // The least recently used first; one with a turn in progress or waiting is kept.
+      for (const [id, old] of this.state) {
+        if (this.state.size <= max) break;
+        if (old.waiting === 0 && id !== conversationId) this.state.delete(id);
+      }
     }
     return st;
   }

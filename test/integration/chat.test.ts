@@ -83,6 +83,29 @@ describe('chat with the real model (SmolLM2 through Ollama)', { timeout: 180_000
     expect(row.inReplyToId).toBeNull();
   });
 
+  it('keeps the history of at most CHAT_HISTORY_CONVERSATIONS conversations, forgetting the least recently used', async () => {
+    const few = await createTestApp('pglite', { env: { CHAT_HISTORY_CONVERSATIONS: '2', CHAT_RATE_PER_MINUTE: '100', CHAT_MAX_REPLY_TOKENS: '16' } });
+    try {
+      const voice = recordingVoice();
+      const convs = [];
+      for (let i = 0; i < 3; i++) {
+        const c = await few.app.chat.open({ guildId: GUILD, channelId: snowflake(40 + i), persona: few.app.personas.get('glordon'), channelIsNsfw: false });
+        await few.app.chat.greet(c, voice, 'Sam');
+        convs.push(c);
+        if (i === 0) await few.app.chat.respond({ conversation: c, user: USER, text: 'Remember the word lantern.', voice });
+      }
+      // The first (least recently used) was forgotten when the third began; the other two are kept.
+      expect(convs.map((c) => few.app.chat.historyOf(c.id).length)).toEqual([0, 1, 1]);
+      // Using the second again makes the third the oldest.
+      await few.app.chat.respond({ conversation: convs[1]!, user: USER, text: 'Hello again.', voice });
+      const next = await few.app.chat.open({ guildId: GUILD, channelId: snowflake(50), persona: few.app.personas.get('glordon'), channelIsNsfw: false });
+      await few.app.chat.greet(next, voice, 'Sam');
+      expect([convs[1]!, convs[2]!, next].map((c) => few.app.chat.historyOf(c.id).length)).toEqual([3, 0, 1]);
+    } finally {
+      await few.destroy();
+    }
+  });
+
   it('answers one turn at a time per conversation and keeps conversations apart', async () => {
     const a = await t.app.chat.open({ guildId: GUILD, channelId: snowflake(20), persona: t.app.personas.get('glordon'), channelIsNsfw: false });
     const b = await t.app.chat.open({ guildId: GUILD, channelId: snowflake(21), persona: t.app.personas.get('glordon'), channelIsNsfw: false });
