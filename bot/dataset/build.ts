@@ -138,6 +138,7 @@ async function buildWithSpill(deps: DatasetDeps, input: BuildDatasetInput, spill
   const summaries: string[] = [];
   // Whose words were read (server/user): a forget or opt-out accepted since is seen in memory at once.
   const readFrom = new Set<string>();
+  let oldestContent = Infinity; // the oldest logged message read (retention counts from it)
   const withdrawnSinceRead = () => input.consent !== undefined && [...readFrom].some((p) => !input.consent!(...(p.split('/') as [string, string])));
   for (const source of SOURCES) {
     const report = await source.read({
@@ -157,6 +158,7 @@ async function buildWithSpill(deps: DatasetDeps, input: BuildDatasetInput, spill
       logScope: input.logScope,
       emit: (c: Candidate) => {
         candidates[c.source]++;
+        if (c.oldestAt !== undefined) oldestContent = Math.min(oldestContent, c.oldestAt);
         for (const u of c.contributors) readFrom.add(`${c.guildIds[0]}/${u}`);
         if (c.turns.some((t) => t.role === 'user' && guard.leakOf(t.content) !== undefined)) return remove('eval_probe_leak');
         const f = finishCandidate(c, s, system, card, remove);
@@ -236,7 +238,7 @@ async function buildWithSpill(deps: DatasetDeps, input: BuildDatasetInput, spill
   if (input.store !== false) {
     progress({ phase: 'store', done: 0, total: kept.length });
     // Each line's JSON is made as the store encrypts it, never for the whole dataset at once.
-    versionId = await new DatasetStore(deps.db, deps.keys).save({ personaSlug: card.slug, contentHash, stats: stats as unknown as Record<string, unknown>, lines: eachLine(), erasureMark: mark });
+    versionId = await new DatasetStore(deps.db, deps.keys).save({ personaSlug: card.slug, contentHash, stats: stats as unknown as Record<string, unknown>, lines: eachLine(), erasureMark: mark, contentFrom: Number.isFinite(oldestContent) ? new Date(oldestContent) : null });
     progress({ phase: 'store', done: kept.length, total: kept.length });
   } else if (await erasedSince(deps.db, mark)) {
     throw new ErasedDuringBuild(); // not stored, but shown or exported: not with erased words either

@@ -25,13 +25,13 @@ export class DatasetStore {
    * `erasureMark`: the latest erasure when the build began (erasure-fence.ts); a forget or purge
    * committed since then throws ErasedDuringBuild and stores nothing.
    */
-  async save(input: { personaSlug: string; contentHash: string; stats: Record<string, unknown>; lines: Iterable<DatasetLineInput>; erasureMark: number }): Promise<number> {
+  async save(input: { personaSlug: string; contentHash: string; stats: Record<string, unknown>; lines: Iterable<DatasetLineInput>; erasureMark: number; contentFrom?: Date | null }): Promise<number> {
     return this.db.transaction(async (tx) => {
       await lockAgainstErasures(tx);
       if (await erasedSince(tx, input.erasureMark)) throw new ErasedDuringBuild();
       const [version] = await tx
         .insert(datasetVersions)
-        .values({ personaSlug: input.personaSlug, contentHash: input.contentHash, stats: input.stats, lineCount: 0 })
+        .values({ personaSlug: input.personaSlug, contentHash: input.contentHash, stats: input.stats, lineCount: 0, contentFrom: input.contentFrom ?? null })
         .returning({ id: datasetVersions.id });
       const id = version!.id;
       let lineNo = 0;

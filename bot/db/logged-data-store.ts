@@ -257,7 +257,8 @@ export class LoggedDataStore {
     return this.db.transaction(async (tx) => {
       const counts: RetentionCounts = {
         messages: (await tx.delete(loggedMessages).where(lt(loggedMessages.createdAt, cutoff)).returning({ id: loggedMessages.id })).length,
-        datasetVersions: (await tx.delete(datasetVersions).where(lt(datasetVersions.createdAt, cutoff)).returning({ id: datasetVersions.id })).length,
+        // A snapshot goes when its oldest content passes the retention, not a whole retention after it was built.
+        datasetVersions: (await tx.delete(datasetVersions).where(sql`coalesce(${datasetVersions.contentFrom}, ${datasetVersions.createdAt}) < ${cutoff.toISOString()}::timestamptz`).returning({ id: datasetVersions.id })).length,
         replyTexts: (
           await tx
             .update(personaReplies)

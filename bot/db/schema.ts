@@ -242,6 +242,8 @@ export const datasetVersions = pgTable('dataset_versions', {
   stats: jsonb('stats').$type<Record<string, unknown>>().notNull(),
   /** Set when forget or a guild purge removed lines after the build: the hash no longer matches. */
   redactedAt: timestamp('redacted_at', { withTimezone: true, mode: 'date' }),
+  /** When its oldest logged message was written (null: no chat logs in it). Retention deletes the version when that passes RETENTION_DAYS. */
+  contentFrom: timestamp('content_from', { withTimezone: true, mode: 'date' }),
   createdAt: createdAt(),
 }, (t) => [index('dataset_versions_persona_idx').on(t.personaSlug, t.createdAt)]);
 

@@ -95,6 +95,18 @@ describe.each(BACKENDS)('a forget during a dataset build or a job (%s)', (backen
     }
   });
 
+  it('retention removes a snapshot once its oldest logged message passes RETENTION_DAYS, however recent the snapshot', async () => {
+    // The logs were written on 2026-11-01 and after (more than 30 days ago); the snapshot is made now.
+    const build = await t.app.dataset.build(t.app.personas.get('fern'), { guildId: GUILD });
+    build.close();
+    const [version] = await t.app.database.db.select().from(datasetVersions).where(eq(datasetVersions.id, build.versionId!));
+    expect(version!.contentFrom!.getTime()).toBeLessThan(Date.UTC(2026, 10, 2));
+    const counts = await t.app.retention.runOnce();
+    expect(counts.messages).toBeGreaterThan(0);
+    expect(counts.datasetVersions).toBe(1);
+    expect(await allSnapshots()).toBe('');
+  });
+
   it('lands while the job is sent or trained: the trainer’s copy is deleted and the job goes again without the user', async () => {
     const card = t.app.personas.get('fern');
     // The forget lands while the trainer is being sent the job (after the snapshot was read).

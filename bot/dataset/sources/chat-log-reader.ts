@@ -35,6 +35,8 @@ export interface ChatTurn {
   content: string;
   authorId: string;
   guildId: string;
+  /** When it was written (ms since the epoch): a snapshot lives no longer than its oldest content (retention). */
+  at: number;
 }
 
 export interface ChatCandidate {
@@ -108,7 +110,7 @@ const consentJoin = (v: number, alias = 'm') =>
 export function conversationQuery(s: Pick<ChatLogSettings, 'slug' | 'policyVersion' | 'allowDiscord' | 'logScope'>): string {
   if (!SLUG.test(s.slug)) throw new DatasetSourceError('persona', `"${s.slug}" is not a persona slug`);
   const v = Math.trunc(s.policyVersion);
-  return `select r.message_id, r.conversation_id, r.created_at, r.content_enc as reply_enc,
+  return `select r.message_id, r.conversation_id, r.created_at, r.content_enc as reply_enc, m.created_at as user_at,
       m.id as user_msg_id, m.author_id, m.guild_id, (c.user_id is not null) as ok,
       case when c.user_id is not null then m.content_enc end as user_enc,
       (select count(*) from reactions x where x.message_id = r.message_id and x.emoji like '👍%')::int as up,
@@ -143,6 +145,8 @@ export function speakerQuery(s: Pick<ChatLogSettings, 'speakers' | 'policyVersio
 interface ConvRow {
   message_id: string;
   conversation_id: string | null;
+  created_at: Date | string;
+  user_at: Date | string | null;
   reply_enc: Uint8Array;
   user_msg_id: string | null;
   author_id: string | null;
@@ -227,8 +231,8 @@ export async function readChatLogs(tx: Tx, keys: KeyRing, s: ChatLogSettings, cb
         history = [];
         continue;
       }
-      const user: ChatTurn = { role: 'user', content: cleanText(decryptMessage(keys, r.user_enc, `message:${r.user_msg_id}`, `logged message ${r.user_msg_id}`)), authorId: r.author_id!, guildId: r.guild_id! };
-      const reply: ChatTurn = { role: 'assistant', content: cleanText(decryptMessage(keys, r.reply_enc, `reply:${r.message_id}`, `persona reply ${r.message_id}`)), authorId: '', guildId: r.guild_id! };
+      const user: ChatTurn = { role: 'user', content: cleanText(decryptMessage(keys, r.user_enc, `message:${r.user_msg_id}`, `logged message ${r.user_msg_id}`)), authorId: r.author_id!, guildId: r.guild_id!, at: new Date(r.user_at ?? r.created_at).getTime() };
+      const reply: ChatTurn = { role: 'assistant', content: cleanText(decryptMessage(keys, r.reply_enc, `reply:${r.message_id}`, `persona reply ${r.message_id}`)), authorId: '', guildId: r.guild_id!, at: new Date(r.created_at).getTime() };
       cb.candidate({ kind: 'conversation', turns: [...history, user, reply], capUser: r.author_id! });
       history.push(user, reply);
       if (history.length > s.maxContextTurns * 2) history.splice(0, history.length - s.maxContextTurns * 2);
@@ -306,7 +310,7 @@ export async function readChatLogs(tx: Tx, keys: KeyRing, s: ChatLogSettings, cb
     const turns: ChatTurn[] = [];
     for (const g of groups) {
       const role = speakers.has(g.author) ? 'assistant' : 'user';
-      for (const m of g.msgs) turns.push({ role, content: m.content(), authorId: m.row.author_id, guildId: m.row.guild_id });
+      for (const m of g.msgs) turns.push({ role, content: m.content(), authorId: m.row.author_id, guildId: m.row.guild_id, at: m.at });
     }
     const lastUser = [...turns].reverse().find((t) => t.role === 'user');
     if (!lastUser) {

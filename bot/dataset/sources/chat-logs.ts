@@ -56,6 +56,7 @@ export const chatLogSource: DatasetSource = {
               contributors: c.turns.map((t) => t.authorId).filter(Boolean),
               guildIds: c.turns.map((t) => t.guildId),
               capUser: s.capExemptSpeakers && c.kind === 'speaker' ? undefined : c.capUser,
+              oldestAt: Math.min(...c.turns.map((t) => t.at)),
             });
           },
           removed: ctx.remove,

@@ -17,6 +17,8 @@ export interface Candidate {
   guildIds: string[];
   /** The user the per-user cap counts this line against, if any. */
   capUser?: string;
+  /** When its oldest logged message was written (ms since the epoch; chat logs only). */
+  oldestAt?: number;
 }
 
 /** What every source reads from: the build's inputs, and where its candidates and removals go. */

@@ -1,0 +1,1 @@
+ALTER TABLE "dataset_versions" ADD COLUMN "content_from" timestamp with time zone;
