@@ -1,4 +1,4 @@
-import { max, sql } from 'drizzle-orm';
+import { and, gt, inArray, max, sql } from 'drizzle-orm';
 import type { Db, Tx } from './client.js';
 import { erasureLog } from './schema.js';
 
@@ -24,8 +24,12 @@ export async function erasureMark(db: Db | Tx): Promise<number> {
 
 /** Whether a forget or a guild purge was committed after `mark` (under the lock: none can commit meanwhile). */
 export async function erasedSince(tx: Db | Tx, mark: number): Promise<boolean> {
-  const rows = await tx.execute(sql`select 1 from erasure_log where id > ${mark} and kind in ('user_forget', 'guild_purge') limit 1`);
-  return (Array.isArray(rows) ? rows : (rows as { rows: unknown[] }).rows).length > 0;
+  const rows = await tx
+    .select({ id: erasureLog.id })
+    .from(erasureLog)
+    .where(and(gt(erasureLog.id, mark), inArray(erasureLog.kind, ['user_forget', 'guild_purge'])))
+    .limit(1);
+  return rows.length > 0;
 }
 
 /** A forget, opt-out or guild purge landed while the build read the logs: its lines are not kept. */

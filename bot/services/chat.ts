@@ -76,9 +76,8 @@ export interface TurnResult {
 }
 
 interface ConversationState {
-  history: Turn[];
-  /** Who wrote each history turn (a user's id; null for the persona's), kept in step with `history`. */
-  authors: (string | null)[];
+  /** Each turn with who wrote it (a user's id; null for the persona's); buildPrompt reads role and content only. */
+  history: (Turn & { authorId: string | null })[];
   queue: Promise<unknown>;
   waiting: number;
 }
@@ -212,8 +211,7 @@ export class ChatService {
       return text;
     });
     const st = this.history(conv.id);
-    st.history.push({ role: 'assistant', content: text });
-    st.authors.push(null);
+    st.history.push({ role: 'assistant', content: text, authorId: null });
     return { messageId, text };
   }
 
@@ -310,18 +308,14 @@ export class ChatService {
     const rec0 = performance.now();
     // The reply's text is kept only when everyone whose words were in its prompt may be logged here
     // (a thread's members share one history): the user, and the authors of the history turns it used.
-    const promptAuthors = [input.user.id, ...st.authors.slice(st.authors.length - prompt.historyUsed).filter((a): a is string => a !== null)];
+    const promptAuthors = [input.user.id, ...st.history.slice(st.history.length - prompt.historyUsed).flatMap((h) => (h.authorId === null ? [] : [h.authorId]))];
     const keepText =
       !!conv.guildId &&
       promptAuthors.every((a) => this.deps.privacy.hasConsent(conv.guildId!, a)) &&
       this.deps.privacy.isLoggingOn(conv.channelId, input.parentChannelId ?? null);
-    st.history.push({ role: 'user', content: text }, { role: 'assistant', content: replyText });
-    st.authors.push(input.user.id, null);
+    st.history.push({ role: 'user', content: text, authorId: input.user.id }, { role: 'assistant', content: replyText, authorId: null });
     const max = this.deps.settings.historyTurns ?? 40;
-    if (st.history.length > max) {
-      st.history.splice(0, st.history.length - max);
-      st.authors.splice(0, st.authors.length - max);
-    }
+    if (st.history.length > max) st.history.splice(0, st.history.length - max);
     await this.deps.messages.onPersonaReply({
       messageId,
       conversationId: conv.id,
@@ -383,14 +377,14 @@ export class ChatService {
 
   /** In-memory history of a conversation (a copy), for tests and diagnostics. */
   historyOf(conversationId: string): Turn[] {
-    return [...(this.state.get(conversationId)?.history ?? [])];
+    return (this.state.get(conversationId)?.history ?? []).map(({ role, content }) => ({ role, content }));
   }
 
   /** A conversation's state, most recently used last (the Map's order); evicts beyond the bound. */
   private history(conversationId: string): ConversationState {
     let st = this.state.get(conversationId);
     if (st) this.state.delete(conversationId);
-    else st = { history: [], authors: [], queue: Promise.resolve(), waiting: 0 };
+    else st = { history: [], queue: Promise.resolve(), waiting: 0 };
     this.state.set(conversationId, st);
     const max = this.deps.settings.historyConversations ?? 2000;
     if (this.state.size > max) {
