@@ -4,6 +4,7 @@ import type { KeyRing } from './crypto/keyring.js';
 import { resolveKeyRing } from './crypto/secrets.js';
 import type { Database } from './db/client.js';
 import { openDatabase } from './db/client.js';
+import { IntentJournal } from './db/intent-journal.js';
 import { LoggedDataStore } from './db/logged-data-store.js';
 import type { Logger } from './core/logger.js';
 import type { BoundedBackend } from './inference/bounded.js';
@@ -18,7 +19,7 @@ import { EvaluationService } from './services/evaluation.js';
 import { LoreIndex } from './services/lore.js';
 import { MessageLogService } from './services/message-log.js';
 import { PersonaRegistry } from './personas/registry.js';
-import { PrivacyState } from './services/privacy-state.js';
+import { overrides, PrivacyState } from './services/privacy-state.js';
 import { RetentionService } from './services/retention.js';
 import { ScorecardService } from './services/scorecard.js';
 import { UserMessageService } from './services/user-message.js';
@@ -77,10 +78,17 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
   const policy = await policyInForce(database.db, opts.policy ?? CONSENT_POLICY, policyContext);
   const privacy = new PrivacyState(policy.version);
   await privacy.load(database.db);
-  const writer = new WriterQueue(new LoggedDataStore(database.db, keys), config.writer, opts.logger?.child({ part: 'writer' }));
-  const metrics = new BotMetrics({ writerQueueDepth: () => writer.size });
-  const consent = new ConsentService(database.db, writer, privacy, keys, policy, policyContext);
-  const channels = new ChannelLoggingService(writer, privacy);
+  const journal = new IntentJournal(path.join(config.dataDir, 'intents.journal'), keys);
+  const writer = new WriterQueue(new LoggedDataStore(database.db, keys), config.writer, opts.logger?.child({ part: 'writer' }), journal);
+  // Writes accepted before the last stop but not yet committed: opt-outs, forgets and purges keep
+  // logging stopped from now; opt-ins and logging-on apply once committed, unless a later one stops them.
+  const recovered = writer.recover((op) => {
+    if (!writer.isPending((later) => overrides(later, op))) privacy.applyCommitted(op);
+  });
+  for (const op of recovered) privacy.applyPending(op);
+  const metrics = new BotMetrics({ writerQueueDepth: () => writer.size, writerShed: () => writer.stats.shed });
+  const consent = new ConsentService(database.db, writer, privacy, keys, policy, policyContext, config.writer.ackMs);
+  const channels = new ChannelLoggingService(writer, privacy, config.writer.ackMs);
   const messages = new MessageLogService(writer, privacy, keys, config.limits);
   const retention = new RetentionService(writer, config.retention, opts.logger?.child({ part: 'retention' }));
   const personas = new PersonaRegistry(config.personaDir, opts.logger?.child({ part: 'personas' }));
@@ -167,6 +175,7 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
       await finetune.stop();
       personas.stop();
       await writer.close();
+      journal.close();
       if (!opts.database) await database.close();
     },
   };

@@ -74,6 +74,8 @@ const envSchema = z.object({
   WRITER_BATCH_SIZE: intInRange(1, 10_000, 500),
   WRITER_FLUSH_MS: intInRange(1, 60_000, 50),
   WRITER_CAPACITY: intInRange(10, 1_000_000, 20_000),
+  WRITER_CLOSE_TIMEOUT_MS: intInRange(0, 600_000, 10_000),
+  WRITER_ACK_MS: intInRange(0, 600_000, 5000),
   MAX_MESSAGE_CHARS: intInRange(1, 100_000, 4000),
   ALLOW_CHAT_LOG_TRAINING: boolFlag(false),
   HEALTH_PORT: intInRange(0, 65535, 0),
@@ -153,7 +155,7 @@ export interface Config {
   database: { url?: string; poolMax: number };
   keys: { messageKey?: string; previousMessageKeys: string[]; hmacKey?: string };
   retention: { days: number; cron: string };
-  writer: { batchSize: number; flushMs: number; capacity: number };
+  writer: { batchSize: number; flushMs: number; capacity: number; closeTimeoutMs: number; ackMs: number };
   limits: { maxMessageChars: number };
   allowChatLogTraining: boolean;
   /** 0 = no health endpoint. */
@@ -228,7 +230,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       hmacKey: e.HMAC_KEY,
     },
     retention: { days: e.RETENTION_DAYS, cron: e.RETENTION_CRON },
-    writer: { batchSize: e.WRITER_BATCH_SIZE, flushMs: e.WRITER_FLUSH_MS, capacity: e.WRITER_CAPACITY },
+    writer: { batchSize: e.WRITER_BATCH_SIZE, flushMs: e.WRITER_FLUSH_MS, capacity: e.WRITER_CAPACITY, closeTimeoutMs: e.WRITER_CLOSE_TIMEOUT_MS, ackMs: e.WRITER_ACK_MS },
     limits: { maxMessageChars: e.MAX_MESSAGE_CHARS },
     allowChatLogTraining: e.ALLOW_CHAT_LOG_TRAINING,
     healthPort: e.HEALTH_PORT,

@@ -1,4 +1,4 @@
-import { Histogram, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Histogram, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { TurnSpans } from './services/chat.js';
 
 /** Seconds, from a millisecond through a minute: a turn's own cost is milliseconds, the model's seconds. */
@@ -24,7 +24,7 @@ export class BotMetrics {
     registers: [this.registry],
   });
 
-  constructor(sources: { writerQueueDepth: () => number }) {
+  constructor(sources: { writerQueueDepth: () => number; writerShed: () => number }) {
     collectDefaultMetrics({ register: this.registry });
     new Gauge({
       name: 'persona_writer_queue_depth',
@@ -32,6 +32,15 @@ export class BotMetrics {
       registers: [this.registry],
       collect() {
         this.set(sources.writerQueueDepth());
+      },
+    });
+    new Counter({
+      name: 'persona_writer_shed_total',
+      help: 'Messages, persona replies and reactions not stored because the writer queue was full (WRITER_CAPACITY; the database was down or far behind).',
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        this.inc(sources.writerShed());
       },
     });
   }

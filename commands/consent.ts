@@ -1,6 +1,6 @@
 import { SlashCommandBuilder } from 'discord.js';
 import { UserFacingError } from '../bot/core/errors.js';
-import { unknownSubcommand } from './shared.js';
+import { SAVED_LATER, unknownSubcommand } from './shared.js';
 import type { Command } from './types.js';
 
 const STATE_TEXT = {
@@ -28,7 +28,7 @@ export const consentCommand = {
         const r = await app.consent.optIn(needGuild(), ctx.user.id);
         await ctx.reply({
           ephemeral: true,
-          content: `${r.alreadyIn ? 'You were already opted in' : 'You are now opted in'} (consent policy v${r.policyVersion}).\n\n${r.policyText}`,
+          content: `${r.alreadyIn ? 'You were already opted in' : r.saved ? 'You are now opted in' : 'Your opt-in is being saved (the database is slow to answer right now); logging starts once it is saved'} (consent policy v${r.policyVersion}).\n\n${r.policyText}`,
         });
         return;
       }
@@ -37,7 +37,7 @@ export const consentCommand = {
         await ctx.reply({
           ephemeral: true,
           content: r.wasIn
-            ? 'Done: nothing new of yours will be stored here. What is already stored stays until it expires; `/consent forget` erases it now.'
+            ? `Done: nothing new of yours will be stored here.${r.saved ? '' : ` ${SAVED_LATER}`} What is already stored stays until it expires; \`/consent forget\` erases it now.`
             : 'You were not opted in, so nothing of yours is being stored here.',
         });
         return;
@@ -68,6 +68,10 @@ export const consentCommand = {
   confirmed: {
     async forget(ctx, app) {
       const c = await app.consent.forget(ctx.user.id);
+      if (!c) {
+        await ctx.reply({ ephemeral: true, content: `Nothing new of yours is stored from now on, and your data is being erased in every server. ${SAVED_LATER}` });
+        return;
+      }
       await ctx.reply({
         ephemeral: true,
         content: `Erased: ${c.messages} messages, ${c.reactions} reactions, ${c.datasetLines} dataset lines, ${c.personaReplies} persona replies to you, ${c.consents} consent records. You are no longer opted in anywhere.`,

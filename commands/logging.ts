@@ -1,6 +1,6 @@
 import { PermissionFlagsBits, SlashCommandBuilder } from 'discord.js';
 import { UserFacingError } from '../bot/core/errors.js';
-import { unknownSubcommand } from './shared.js';
+import { SAVED_LATER, unknownSubcommand } from './shared.js';
 import type { Command } from './types.js';
 
 export const loggingCommand = {
@@ -21,10 +21,12 @@ export const loggingCommand = {
       case 'on':
       case 'off': {
         const on = ctx.subcommand === 'on';
-        const { changed } = await app.channels.set(ctx.guildId, channelId, on);
+        const { changed, saved } = await app.channels.set(ctx.guildId, channelId, on);
+        const state = on && !saved ? 'Logging will be **on**' : `${changed ? 'Logging is now' : 'Logging was already'} **${on ? 'on' : 'off'}**`;
+        const later = saved ? '' : on ? ' once the database answers (it is not answering right now).' : ` ${SAVED_LATER}`;
         await ctx.reply({
           ephemeral: true,
-          content: `${changed ? 'Logging is now' : 'Logging was already'} **${on ? 'on' : 'off'}** in ${where}.${on ? ' Only members who opted in with `/consent opt-in` are logged.' : ''}`,
+          content: `${state} in ${where}.${later}${on ? ' Only members who opted in with `/consent opt-in` are logged.' : ''}`,
         });
         return;
       }

@@ -63,3 +63,33 @@ export type WriteOp =
 export function isBarrier(op: WriteOp): boolean {
   return op.kind === 'user.forget' || op.kind === 'guild.purge' || op.kind === 'retention.purge' || op.kind === 'barrier';
 }
+
+/** New inserts: the only ops a full writer queue may shed (an edit, delete or privacy op never is). */
+export function isSheddable(op: WriteOp): boolean {
+  return op.kind === 'message.insert' || op.kind === 'reply.insert' || op.kind === 'reaction.add';
+}
+
+/**
+ * How an op must survive a database outage and a restart. Ops that stop or erase storage of
+ * someone's data are journaled when accepted and retried until they commit: privacy intents
+ * (opt-out, logging-off, forget, purge) are fsynced before the user is told, deletes are written
+ * to the journal without waiting for the disk (a crash of the process cannot lose them, a power
+ * cut right then could). Opt-in and logging-on never are: they take effect only once committed.
+ */
+export function durability(op: WriteOp): 'none' | 'journal' | 'fsync' {
+  switch (op.kind) {
+    case 'consent.set':
+      return op.status === 'out' ? 'fsync' : 'none';
+    case 'channel.set':
+      return op.enabled ? 'none' : 'fsync';
+    case 'user.forget':
+    case 'guild.purge':
+      return 'fsync';
+    case 'message.delete':
+      return 'journal';
+    case 'message.edit':
+      return op.keep ? 'none' : 'journal'; // the stored copy is being removed
+    default:
+      return 'none';
+  }
+}

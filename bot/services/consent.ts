@@ -7,6 +7,7 @@ import type { ConsentPolicy } from './consent-policy.js';
 import { assertSnowflake } from '../core/ids.js';
 import type { PrivacyState } from './privacy-state.js';
 import type { WriterQueue } from './writer-queue.js';
+import { committedWithin } from './writer-queue.js';
 
 export type ConsentState = 'opted_in' | 'opted_out' | 'never' | 'policy_outdated';
 
@@ -21,6 +22,9 @@ export interface ConsentStatus {
 
 /** Consent per (guild, user): opt-in, opt-out, status, forget (all guilds), and guild purges. */
 export class ConsentService {
+  /** Per user and per guild, how many opt-outs, forgets and purges were accepted (see optIn). */
+  private readonly stops = new Map<string, number>();
+
   constructor(
     private readonly db: Db,
     private readonly writer: WriterQueue,
@@ -28,6 +32,8 @@ export class ConsentService {
     private readonly keys: KeyRing,
     private policy: ConsentPolicy,
     private readonly policyContext: { retentionDays: number; chatLogTraining: boolean },
+    /** How long an answer waits for the database before saying the change is on its way. */
+    private readonly ackMs = 5000,
   ) {}
 
   get policyVersion(): number {
@@ -47,28 +53,45 @@ export class ConsentService {
     return this.policy.text(this.policyContext);
   }
 
-  async optIn(guildId: string, userId: string): Promise<{ policyVersion: number; policyText: string; alreadyIn: boolean }> {
+  /**
+   * Opt-in takes effect only once it is in the database (a message is never stored ahead of its
+   * consent row). If that takes longer than the answer can wait (the database is down), it is
+   * still queued and logging starts when it commits (`saved: false`).
+   */
+  async optIn(guildId: string, userId: string): Promise<{ policyVersion: number; policyText: string; alreadyIn: boolean; saved: boolean }> {
     assertSnowflake('guild', guildId);
     assertSnowflake('user', userId);
     const alreadyIn = this.state.hasConsent(guildId, userId);
+    let saved = true;
     if (!alreadyIn) {
-      // Write first, then start logging: a message is never stored ahead of its consent row.
-      await this.writer.submit({ kind: 'consent.set', guildId, userId, status: 'in', policyVersion: this.policy.version });
-      this.state.setConsent(guildId, userId, 'in', this.policy.version);
+      const version = this.policy.version;
+      const stopsBefore = this.stopsOf(guildId, userId);
+      const committed = this.writer.submit({ kind: 'consent.set', guildId, userId, status: 'in', policyVersion: version }).then(() => {
+        // Unless an opt-out, forget or purge was accepted meanwhile: it came later, so it wins.
+        if (this.stopsOf(guildId, userId) === stopsBefore) this.state.setConsent(guildId, userId, 'in', version);
+      });
+      saved = await committedWithin(committed, this.ackMs);
     }
-    return { policyVersion: this.policy.version, policyText: this.policyText(), alreadyIn };
+    return { policyVersion: this.policy.version, policyText: this.policyText(), alreadyIn, saved };
   }
 
-  async optOut(guildId: string, userId: string): Promise<{ wasIn: boolean }> {
+  /**
+   * Opt-out stops logging at once and is journaled before this returns, so neither an outage
+   * nor a restart loses it; `saved` says whether the database has it yet. Asking again while it
+   * is still on its way answers as the first time did.
+   */
+  async optOut(guildId: string, userId: string): Promise<{ wasIn: boolean; saved: boolean }> {
     assertSnowflake('guild', guildId);
     assertSnowflake('user', userId);
-    const wasIn = this.state.hasConsent(guildId, userId);
-    if (this.state.consent(guildId, userId)?.status === 'in') {
-      // Stop logging first, then record it.
+    const stillSaving = this.writer.isPending((op) => op.kind === 'consent.set' && op.status === 'out' && op.guildId === guildId && op.userId === userId);
+    const wasIn = this.state.hasConsent(guildId, userId) || stillSaving;
+    if (this.state.consent(guildId, userId)?.status === 'in' || this.inFlightOptIns(guildId, userId)) {
+      this.countStop(`user:${userId}`);
       this.state.setConsent(guildId, userId, 'out', this.policy.version);
-      await this.writer.submit({ kind: 'consent.set', guildId, userId, status: 'out', policyVersion: this.policy.version });
+      const committed = this.writer.submit({ kind: 'consent.set', guildId, userId, status: 'out', policyVersion: this.policy.version });
+      return { wasIn, saved: await committedWithin(committed, this.ackMs) };
     }
-    return { wasIn };
+    return { wasIn, saved: !stillSaving };
   }
 
   async status(guildId: string, userId: string): Promise<ConsentStatus> {
@@ -84,17 +107,41 @@ export class ConsentService {
     return { state, policyVersion: c?.policyVersion ?? null, currentPolicyVersion: this.policy.version, storedMessages: Number(row?.n ?? 0) };
   }
 
-  /** Erases everything of the user in every guild and ends their consent. Reports what was erased. */
-  async forget(userId: string): Promise<ForgetCounts> {
+  /**
+   * Erases everything of the user in every guild and ends their consent. Logging stops at once
+   * and the erasure is journaled before this returns; it reports what was erased, or null when
+   * the database did not answer in time (the erasure completes when it is back, restarts included).
+   */
+  async forget(userId: string): Promise<ForgetCounts | null> {
     assertSnowflake('user', userId);
+    this.countStop(`user:${userId}`);
     this.state.dropUser(userId);
-    return this.writer.submit<ForgetCounts>({ kind: 'user.forget', userId, userHmac: this.keys.userHmac(userId) });
+    let counts: ForgetCounts | null = null;
+    const committed = this.writer.submit<ForgetCounts>({ kind: 'user.forget', userId, userHmac: this.keys.userHmac(userId) }).then((c) => {
+      counts = c;
+    });
+    return (await committedWithin(committed, this.ackMs)) ? counts : null;
   }
 
   /** Erases everything of a guild (the bot was removed from it). */
   async purgeGuild(guildId: string): Promise<GuildPurgeCounts> {
     assertSnowflake('guild', guildId);
+    this.countStop(`guild:${guildId}`);
     this.state.dropGuild(guildId);
     return this.writer.submit<GuildPurgeCounts>({ kind: 'guild.purge', guildId });
   }
+
+  /** Opt-outs, forgets and purges accepted so far that concern this user here (an opt-in still committing yields to them). */
+  private stopsOf(guildId: string, userId: string): number {
+    return (this.stops.get(`user:${userId}`) ?? 0) + (this.stops.get(`guild:${guildId}`) ?? 0);
+  }
+
+  private countStop(key: string): void {
+    this.stops.set(key, (this.stops.get(key) ?? 0) + 1);
+  }
+
+  private inFlightOptIns(guildId: string, userId: string): boolean {
+    return this.writer.isPending((op) => op.kind === 'consent.set' && op.status === 'in' && op.guildId === guildId && op.userId === userId);
+  }
 }
+

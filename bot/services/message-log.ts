@@ -35,7 +35,8 @@ export interface MessageEdit {
   editedAt: Date;
 }
 
-export type LogDecision = 'stored' | 'skipped_bot' | 'skipped_dm' | 'skipped_no_consent' | 'skipped_channel_off' | 'skipped_empty';
+/** `shed_queue_full`: allowed, but the writer queue is full (the database is down or far behind), so it was not stored. */
+export type LogDecision = 'stored' | 'skipped_bot' | 'skipped_dm' | 'skipped_no_consent' | 'skipped_channel_off' | 'skipped_empty' | 'shed_queue_full';
 
 /**
  * The logging rules (README, "Data and consent"): a message is stored only when its author has
@@ -54,7 +55,7 @@ export class MessageLogService {
   async onCreate(msg: IncomingMessage): Promise<LogDecision> {
     const decision = this.decide(msg);
     if (decision !== 'stored') return decision;
-    await this.writer.enqueue({
+    const accepted = this.writer.enqueue({
       kind: 'message.insert',
       row: {
         id: msg.id,
@@ -68,7 +69,7 @@ export class MessageLogService {
         createdAt: msg.createdAt,
       },
     });
-    return decision;
+    return accepted ? decision : 'shed_queue_full';
   }
 
   /** Pure decision (also validates), exposed for the chat service: may this message be stored? */
@@ -102,12 +103,12 @@ export class MessageLogService {
       edit.content.trim() !== '' &&
       this.state.isLoggingOn(edit.channelId, edit.parentChannelId ?? null) &&
       this.state.hasConsent(edit.guildId, edit.authorId);
-    await this.writer.enqueue({ kind: 'message.edit', id: edit.id, content: edit.content, editedAt: edit.editedAt, keep });
+    this.writer.enqueue({ kind: 'message.edit', id: edit.id, content: edit.content, editedAt: edit.editedAt, keep });
   }
 
   async onDelete(messageId: string): Promise<void> {
     assertSnowflake('message id', messageId);
-    await this.writer.enqueue({ kind: 'message.delete', id: messageId });
+    this.writer.enqueue({ kind: 'message.delete', id: messageId });
   }
 
   async onReaction(r: { messageId: string; userId: string; emoji: string; guildId: string | null; added: boolean }): Promise<void> {
@@ -116,7 +117,7 @@ export class MessageLogService {
     assertOptionalSnowflake('guild id', r.guildId);
     if (typeof r.emoji !== 'string' || r.emoji.length === 0 || r.emoji.length > 100) throw new ValidationError('emoji', 'expected an emoji (1-100 characters)');
     const userHmac = this.keys.userHmac(r.userId);
-    await this.writer.enqueue(
+    this.writer.enqueue(
       r.added
         ? { kind: 'reaction.add', messageId: r.messageId, userHmac, emoji: r.emoji, guildId: r.guildId }
         : { kind: 'reaction.remove', messageId: r.messageId, userHmac, emoji: r.emoji },
@@ -130,7 +131,7 @@ export class MessageLogService {
   async onPersonaReply(row: Omit<PersonaReplyRow, 'userHmac' | 'content'> & { userId: string | null; content: string; keepText: boolean }): Promise<void> {
     assertSnowflake('message id', row.messageId);
     const { userId, content, keepText, ...rest } = row;
-    await this.writer.enqueue({
+    this.writer.enqueue({
       kind: 'reply.insert',
       row: { ...rest, userHmac: userId ? this.keys.userHmac(userId) : null, content: keepText ? content : null },
     });

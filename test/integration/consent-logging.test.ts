@@ -74,7 +74,7 @@ describe.each(BACKENDS)('consent and logging on %s', (backend) => {
   it('opt-out stops logging; consent changes are append-only events', async () => {
     await t.app.consent.optIn(GUILD, ALICE);
     await t.app.messages.onCreate(message({ content: 'kept' }));
-    expect(await t.app.consent.optOut(GUILD, ALICE)).toEqual({ wasIn: true });
+    expect(await t.app.consent.optOut(GUILD, ALICE)).toEqual({ wasIn: true, saved: true });
     expect(await t.app.messages.onCreate(message({ content: 'not kept' }))).toBe('skipped_no_consent');
     await t.app.consent.optIn(GUILD, ALICE);
     expect((await t.app.consent.status(GUILD, ALICE)).storedMessages).toBe(1);

@@ -57,6 +57,7 @@ export async function startBot(
     DATASET_TEACHER_DIALOGUES: '0', // minutes of generation: the quality benchmark covers it
     FINETUNE_GATE: 'eval-loss', // the evaluation gate has its own end-to-end test (eval-gate.e2e.test.ts)
     WRITER_FLUSH_MS: '5',
+    WRITER_ACK_MS: '60000', // a busy test machine must not turn an answer into "saved later"
     LOG_LEVEL: 'info',
     ...extraEnv,
   };

@@ -1,4 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import postgres from 'postgres';
 import { inject } from 'vitest';
 import type { Config } from '../../bot/config.js';
@@ -54,7 +57,9 @@ export function testKeys(): KeyRing {
 export function testConfig(overrides: Record<string, string> = {}): Config {
   // No teacher dialogues and no evaluation gate unless a test asks: both take minutes of generation
   // on this CPU (their own tests and the quality benchmark's smoke size cover them).
-  return loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'silent', DATA_DIR: '/nonexistent', DATASET_TEACHER_DIALOGUES: '0', FINETUNE_GATE: 'eval-loss', ...overrides });
+  // Each app its own DATA_DIR: its intent journal must not be replayed into another test's database.
+  // Commands wait for their write to commit (a busy machine must not turn it into "saved later").
+  return loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'silent', DATA_DIR: mkdtempSync(path.join(os.tmpdir(), 'persona-bot-test-data-')), DATASET_TEACHER_DIALOGUES: '0', FINETUNE_GATE: 'eval-loss', WRITER_ACK_MS: '60000', ...overrides });
 }
 
 /** Snowflake-shaped ids for tests. */

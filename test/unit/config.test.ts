@@ -19,7 +19,7 @@ describe('configuration', () => {
     expect(c.database.url).toBeUndefined();
     expect(c.retention.days).toBe(30);
     expect(c.allowChatLogTraining).toBe(false);
-    expect(c.writer).toEqual({ batchSize: 500, flushMs: 50, capacity: 20_000 });
+    expect(c.writer).toEqual({ batchSize: 500, flushMs: 50, capacity: 20_000, closeTimeoutMs: 10_000, ackMs: 5000 });
   });
 
   it('names each bad variable and the form it expects, without echoing the value', () => {
