@@ -178,7 +178,10 @@ export class OllamaClient implements ModelBackend {
     if (e?.status_code === 404 || /not found/i.test(msg)) {
       return new ModelMissingError(`The model "${model}" is not installed in the model server. An admin can run \`npm run setup\` (base model) or retrain the persona.`);
     }
-    if (e?.name === 'TimeoutError' || e?.name === 'AbortError' || e?.cause?.code === 'ECONNREFUSED' || /fetch failed|ECONNREFUSED|timeout/i.test(msg)) {
+    // The connection broke mid-stream (the server died or restarted): undici says "terminated",
+    // with the socket's error as its cause.
+    const dropped = msg === 'terminated' || ['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE'].includes(e?.cause?.code ?? '');
+    if (e?.name === 'TimeoutError' || e?.name === 'AbortError' || e?.cause?.code === 'ECONNREFUSED' || dropped || /fetch failed|ECONNREFUSED|timeout/i.test(msg)) {
       return new InferenceUnavailableError(`The model server at ${this.host} is not answering right now, so I can't reply. Try again in a minute (admins: is Ollama running? \`npm run setup\` starts it).`);
     }
     return err instanceof Error ? err : new Error(msg);

@@ -15,6 +15,8 @@ export interface PostgresCluster {
   port: number;
   dataDir: string;
   stop(): void;
+  /** A crash: immediate shutdown (no checkpoint, every backend killed), as when the server is killed. */
+  kill(): void;
   start(): void;
   destroy(): void;
 }
@@ -79,6 +81,7 @@ export async function startPostgresCluster(opts: { durable?: boolean } = {}): Pr
     dataDir,
     start,
     stop,
+    kill: () => runPg(path.join(bin, 'pg_ctl'), ['-D', dataDir, '-m', 'immediate', '-w', 'stop']),
     destroy() {
       try {
         stop();

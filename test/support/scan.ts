@@ -49,3 +49,51 @@ export async function rawDump(database: Database): Promise<string> {
   }
   return out.join('\n');
 }
+
+/**
+ * Rows that break DESIGN's data lifecycle, as readable strings (empty: none). Every stored message
+ * and reply text decrypts, and was written for someone with consent in that guild (opted in, or
+ * out since: opting out keeps what was stored) in a channel whose logging was switched on; every
+ * dataset line decrypts and names only contributors who have consent somewhere; an unredacted
+ * snapshot has all of its lines (nothing half-written).
+ */
+export async function lifecycleViolations(database: Database, keys: KeyRing): Promise<string[]> {
+  const bad: string[] = [];
+  const consentRows = await database.rows<{ guild_id: string; user_id: string }>(sql`select guild_id, user_id from consents`);
+  const consented = new Set(consentRows.map((c) => `${c.guild_id}:${c.user_id}`));
+  const consentedHmacs = new Set(consentRows.map((c) => keys.userHmac(c.user_id)));
+  const channels = new Set((await database.rows<{ channel_id: string }>(sql`select channel_id from channel_settings`)).map((c) => c.channel_id));
+  const tryDecrypt = (what: string, blob: Uint8Array, ctx: string) => {
+    try {
+      keys.decrypt(blob, ctx);
+    } catch (err) {
+      bad.push(`${what}: does not decrypt (${(err as Error).message})`);
+    }
+  };
+  for (const m of await database.rows<{ id: string; guild_id: string; channel_id: string; parent_channel_id: string | null; author_id: string; content_enc: Uint8Array }>(
+    sql`select id, guild_id, channel_id, parent_channel_id, author_id, content_enc from logged_messages`,
+  )) {
+    if (!consented.has(`${m.guild_id}:${m.author_id}`)) bad.push(`message ${m.id}: its author has no consent in guild ${m.guild_id}`);
+    if (!channels.has(m.parent_channel_id ?? m.channel_id)) bad.push(`message ${m.id}: logging was never on in its channel`);
+    tryDecrypt(`message ${m.id}`, m.content_enc, `message:${m.id}`);
+  }
+  for (const r of await database.rows<{ message_id: string; user_hmac: string | null; content_enc: Uint8Array | null }>(
+    sql`select message_id, user_hmac, content_enc from persona_replies where content_enc is not null`,
+  )) {
+    if (!r.user_hmac || !consentedHmacs.has(r.user_hmac)) bad.push(`reply ${r.message_id}: text kept for a user without consent`);
+    tryDecrypt(`reply ${r.message_id}`, r.content_enc!, `reply:${r.message_id}`);
+  }
+  for (const l of await database.rows<{ dataset_version_id: number; line_no: number; contributors: string[]; line_enc: Uint8Array }>(
+    sql`select dataset_version_id, line_no, contributors, line_enc from dataset_lines`,
+  )) {
+    const where = `dataset line ${l.dataset_version_id}/${l.line_no}`;
+    for (const h of l.contributors) if (!consentedHmacs.has(h)) bad.push(`${where}: a contributor without consent`);
+    tryDecrypt(where, l.line_enc, lineContext(Number(l.dataset_version_id), Number(l.line_no)));
+  }
+  for (const v of await database.rows<{ id: number; line_count: number; lines: number }>(
+    sql`select v.id, v.line_count, (select count(*)::int from dataset_lines l where l.dataset_version_id = v.id) as lines from dataset_versions v where v.redacted_at is null`,
+  )) {
+    if (Number(v.lines) !== Number(v.line_count)) bad.push(`dataset version ${v.id}: ${v.lines} of its ${v.line_count} lines stored`);
+  }
+  return bad;
+}
