@@ -112,7 +112,7 @@ it('the model server killed while a reply streams: a clear error, nothing half-r
           push(d);
           if (killedAt < 0) {
             killedAt = voice.messages.at(-1)!.deltas.length;
-            process.kill(ollama.pid(), 'SIGKILL'); // mid-stream: the first tokens are out
+            process.kill(-ollama.pid(), 'SIGKILL'); // mid-stream, the first tokens out: the server and its model runner (its own session and group)
           }
         }),
       );
