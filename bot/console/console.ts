@@ -8,11 +8,12 @@ import type { App } from '../app.js';
 import type { Logger } from '../core/logger.js';
 import type { PersonaVoice } from '../services/chat.js';
 import { classifyError } from '../core/errors.js';
+import { CONSOLE_GUILD_ID } from '../core/ids.js';
 import { saveAttachments } from './attachments.js';
 import { parseCommandLine } from './parse.js';
 
 /** The console is one local "server" with one channel and one user who may manage it. */
-export const CONSOLE_GUILD_ID = '100000000000000001';
+export { CONSOLE_GUILD_ID } from '../core/ids.js';
 export const CONSOLE_CHANNEL_ID = '100000000000000002';
 export const CONSOLE_USER_ID = '100000000000000003';
 const CONSOLE_CHANNEL = { id: CONSOLE_CHANNEL_ID, parentId: null, nsfw: false, isThread: false, isDM: false } as const;

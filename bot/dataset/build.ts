@@ -227,8 +227,8 @@ async function buildWithSpill(deps: DatasetDeps, input: BuildDatasetInput, spill
   function* eachLine(): Generator<BuiltLine> {
     for (let k = 0; k < kept.length; k++) {
       const i = kept[k]!;
-      const [texts, contributors, guildIds] = finished.read(i);
-      yield new Line(splits[k]!, ids[i]!, card.slug, finished.source(i), system, texts, contributors, guildIds);
+      const [texts, contributors, guildIds, messageIds] = finished.read(i);
+      yield new Line(splits[k]!, ids[i]!, card.slug, finished.source(i), system, texts, contributors, guildIds, messageIds);
     }
   }
 

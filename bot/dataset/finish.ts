@@ -40,6 +40,7 @@ export function finishCandidate(c: Candidate, s: DatasetSettings, system: string
     id,
     contributors: [...new Set(c.contributors)].sort(),
     guildIds: [...new Set(c.guildIds)].sort(),
+    messageIds: [...new Set(c.messageIds ?? [])].sort(),
     capUser: c.capUser,
     reply: last.content,
     tokens: cost(norm),

@@ -11,6 +11,7 @@ export interface Finished {
   id: string;
   contributors: string[];
   guildIds: string[];
+  messageIds: string[];
   capUser?: string;
   reply: string;
   tokens: number;
@@ -25,6 +26,7 @@ export interface BuiltLine {
   readonly json: string;
   readonly contributorIds: string[];
   readonly guildIds: string[];
+  readonly messageIds: string[];
 }
 
 export class Line implements BuiltLine {
@@ -37,6 +39,7 @@ export class Line implements BuiltLine {
     private readonly texts: string[],
     readonly contributorIds: string[],
     readonly guildIds: string[],
+    readonly messageIds: string[],
   ) {}
   get line(): DatasetLine {
     return { id: this.id, persona: this.persona, source: this.source, messages: messagesOf(this.system, this.texts) };
@@ -75,7 +78,7 @@ export class IntColumn {
 }
 
 /** What a finished line keeps in the spill file until its line is written. */
-type SpilledLine = [texts: string[], contributors: string[], guildIds: string[]];
+type SpilledLine = [texts: string[], contributors: string[], guildIds: string[], messageIds: string[]];
 
 /**
  * The finished lines of a build, each known by its number (the order it was finished in). In
@@ -114,7 +117,7 @@ export class FinishedLines {
     this.tokens.push(f.tokens);
     this.turns.push(f.texts.length);
     this.replySignatures!.pushText(f.reply);
-    this.spill.append(JSON.stringify([f.texts, f.contributors, f.guildIds] satisfies SpilledLine));
+    this.spill.append(JSON.stringify([f.texts, f.contributors, f.guildIds, f.messageIds] satisfies SpilledLine));
     return true;
   }
 

@@ -11,6 +11,8 @@ export interface DatasetLineInput {
   /** Raw user ids whose messages are in the line; stored only as HMACs. */
   contributorIds: string[];
   guildIds: string[];
+  /** The logged messages and persona replies its text came from. */
+  messageIds?: string[];
 }
 
 /** Dataset snapshots, encrypted at rest like messages; each line remembers its contributors as HMACs. */
@@ -46,6 +48,7 @@ export class DatasetStore {
               lineEnc: this.keys.encrypt(l.json, lineContext(id, n)),
               contributors: [...new Set(l.contributorIds)].map((u) => this.keys.userHmac(u)),
               guildIds: [...new Set(l.guildIds)],
+              messageIds: [...new Set(l.messageIds ?? [])],
             };
           }),
         );

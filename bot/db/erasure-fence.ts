@@ -27,7 +27,7 @@ export async function erasedSince(tx: Db | Tx, mark: number): Promise<boolean> {
   const rows = await tx
     .select({ id: erasureLog.id })
     .from(erasureLog)
-    .where(and(gt(erasureLog.id, mark), inArray(erasureLog.kind, ['user_forget', 'guild_purge'])))
+    .where(and(gt(erasureLog.id, mark), inArray(erasureLog.kind, ['user_forget', 'guild_purge', 'channel_delete'])))
     .limit(1);
   return rows.length > 0;
 }

@@ -1,4 +1,4 @@
-import { and, eq, inArray, lt, Param, sql } from 'drizzle-orm';
+import { and, eq, inArray, lt, or, Param, sql } from 'drizzle-orm';
 import type { KeyRing } from '../crypto/keyring.js';
 import type { Db, Tx } from './client.js';
 import { lockAgainstErasures } from './erasure-fence.js';
@@ -14,7 +14,7 @@ import {
   personaReplies,
   reactions,
 } from './schema.js';
-import type { ForgetCounts, GuildPurgeCounts, MessageRow, PersonaReplyRow, RetentionCounts, WriteOp } from './write-ops.js';
+import type { ChannelDeleteCounts, ForgetCounts, GuildPurgeCounts, MessageRow, PersonaReplyRow, RetentionCounts, WriteOp } from './write-ops.js';
 import { isBarrier } from './write-ops.js';
 
 
@@ -86,6 +86,9 @@ export class LoggedDataStore {
         case 'message.delete':
           messages.set(op.id, { deleteFirst: true });
           break;
+        case 'messages.delete':
+          for (const id of op.ids) messages.set(id, { deleteFirst: true });
+          break;
         case 'reaction.add':
         case 'reaction.remove':
           reactionOps.set(`${op.messageId}\u0000${op.userHmac}\u0000${op.emoji}`, op);
@@ -115,7 +118,7 @@ export class LoggedDataStore {
     }
 
     await this.db.transaction(async (tx) => {
-      for (const ids of chunks(toDelete)) await tx.delete(loggedMessages).where(inArray(loggedMessages.id, ids));
+      for (const ids of chunks(toDelete)) await this.deleteMessages(tx, ids);
       for (const rows of chunks(toInsert, 5000)) await this.insertMessages(tx, rows);
       for (const e of toEdit) {
         await tx
@@ -170,6 +173,8 @@ export class LoggedDataStore {
         return this.forgetUser(op.userId, op.userHmac);
       case 'guild.purge':
         return this.purgeGuild(op.guildId);
+      case 'channel.delete':
+        return this.deleteChannel(op.channelId);
       case 'retention.purge':
         return this.purgeOlderThan(op.cutoff);
       case 'barrier':
@@ -231,6 +236,51 @@ export class LoggedDataStore {
         consentEvents: consentEventCount,
       };
       await tx.insert(erasureLog).values({ kind: 'user_forget', counts: { ...counts } });
+      return counts;
+    });
+  }
+
+  /**
+   * Messages deleted on Discord (one, or in bulk): the stored copies, reactions on them, a
+   * persona reply's text, and the dataset lines they are in.
+   */
+  private async deleteMessages(tx: Tx, ids: string[]): Promise<void> {
+    await tx.delete(loggedMessages).where(inArray(loggedMessages.id, ids));
+    await tx.delete(reactions).where(inArray(reactions.messageId, ids));
+    await tx.update(personaReplies).set({ contentEnc: null }).where(and(inArray(personaReplies.messageId, ids), sql`${personaReplies.contentEnc} is not null`));
+    await deleteDatasetLines(tx, sql`${datasetLines.messageIds} && ${new Param(ids)}::text[]`);
+  }
+
+  /** A deleted channel or thread: everything stored from it, and from a channel's threads. */
+  private async deleteChannel(channelId: string): Promise<ChannelDeleteCounts> {
+    return this.db.transaction(async (tx) => {
+      await lockAgainstErasures(tx); // no dataset snapshot is stored meanwhile (erasure-fence.ts)
+      const threads = tx.selectDistinct({ id: loggedMessages.channelId }).from(loggedMessages).where(eq(loggedMessages.parentChannelId, channelId));
+      const inChannel = or(eq(personaReplies.channelId, channelId), inArray(personaReplies.channelId, threads))!;
+      const replies = await tx.update(personaReplies).set({ contentEnc: null }).where(inChannel).returning({ id: personaReplies.messageId });
+      const conversationCount = (
+        await tx.delete(conversations).where(or(eq(conversations.channelId, channelId), inArray(conversations.channelId, threads))).returning({ id: conversations.id })
+      ).length;
+      const messages = await tx
+        .delete(loggedMessages)
+        .where(or(eq(loggedMessages.channelId, channelId), eq(loggedMessages.parentChannelId, channelId)))
+        .returning({ id: loggedMessages.id });
+      const ids = [...messages.map((m) => m.id), ...replies.map((r) => r.id)];
+      let reactionCount = 0;
+      let datasetLineCount = 0;
+      for (const chunk of chunks(ids)) {
+        reactionCount += (await tx.delete(reactions).where(inArray(reactions.messageId, chunk)).returning({ m: reactions.messageId })).length;
+        datasetLineCount += await deleteDatasetLines(tx, sql`${datasetLines.messageIds} && ${new Param(chunk)}::text[]`);
+      }
+      const counts: ChannelDeleteCounts = {
+        messages: messages.length,
+        reactions: reactionCount,
+        replyTexts: replies.length,
+        datasetLines: datasetLineCount,
+        conversations: conversationCount,
+        channels: (await tx.delete(channelSettings).where(eq(channelSettings.channelId, channelId)).returning({ c: channelSettings.channelId })).length,
+      };
+      await tx.insert(erasureLog).values({ kind: 'channel_delete', counts: { ...counts } });
       return counts;
     });
   }

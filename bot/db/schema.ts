@@ -84,7 +84,7 @@ export const consentEvents = pgTable('consent_events', {
 /** Anonymous record that an erasure happened (no user id, no HMAC). */
 export const erasureLog = pgTable('erasure_log', {
   id: bigserial('id', { mode: 'number' }).primaryKey(),
-  kind: text('kind', { enum: ['user_forget', 'guild_purge', 'retention'] }).notNull(),
+  kind: text('kind', { enum: ['user_forget', 'guild_purge', 'channel_delete', 'retention'] }).notNull(),
   counts: jsonb('counts').$type<Record<string, number>>().notNull(),
   at: timestamp('at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
 });
@@ -256,10 +256,13 @@ export const datasetLines = pgTable('dataset_lines', {
   contributors: text('contributors').array().notNull().default(sql`'{}'::text[]`),
   /** Guilds the line's chat-log content came from (for guild purges). */
   guildIds: text('guild_ids').array().notNull().default(sql`'{}'::text[]`),
+  /** The logged messages and persona replies its chat-log text came from (message, bulk and channel deletes). */
+  messageIds: text('message_ids').array().notNull().default(sql`'{}'::text[]`),
 }, (t) => [
   primaryKey({ columns: [t.datasetVersionId, t.lineNo] }),
   index('dataset_lines_contributors_idx').using('gin', t.contributors),
   index('dataset_lines_guilds_idx').using('gin', t.guildIds),
+  index('dataset_lines_messages_idx').using('gin', t.messageIds),
 ]);
 
 export const finetuneJobs = pgTable('finetune_jobs', {

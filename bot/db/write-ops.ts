@@ -39,6 +39,8 @@ export interface ForgetCounts {
   consentEvents: number;
 }
 
+export type ChannelDeleteCounts = Record<'messages' | 'reactions' | 'replyTexts' | 'datasetLines' | 'conversations' | 'channels', number>;
+
 export type GuildPurgeCounts = Record<'messages' | 'reactions' | 'datasetLines' | 'personaReplies' | 'consents' | 'consentEvents' | 'channels' | 'conversations', number>;
 
 export type RetentionCounts = Record<'messages' | 'datasetVersions' | 'replyTexts', number>;
@@ -48,6 +50,10 @@ export type WriteOp =
   /** keep=false: the author may no longer be logged, so the stored copy is removed instead. */
   | { kind: 'message.edit'; id: string; content: string; editedAt: Date; keep: boolean }
   | { kind: 'message.delete'; id: string }
+  /** A bulk delete (a moderator's purge, a ban that deletes history). */
+  | { kind: 'messages.delete'; ids: string[] }
+  /** A channel or thread was deleted: everything stored from it (and from a channel's threads) goes. */
+  | { kind: 'channel.delete'; channelId: string }
   | { kind: 'reaction.add'; messageId: string; userHmac: string; emoji: string; guildId: string | null }
   | { kind: 'reaction.remove'; messageId: string; userHmac: string; emoji: string }
   | { kind: 'reply.insert'; row: PersonaReplyRow }
@@ -61,7 +67,7 @@ export type WriteOp =
 
 /** Ops that must run alone, after everything before them and before everything after. */
 export function isBarrier(op: WriteOp): boolean {
-  return op.kind === 'user.forget' || op.kind === 'guild.purge' || op.kind === 'retention.purge' || op.kind === 'barrier';
+  return op.kind === 'user.forget' || op.kind === 'guild.purge' || op.kind === 'channel.delete' || op.kind === 'retention.purge' || op.kind === 'barrier';
 }
 
 /** New inserts: the only ops a full writer queue may shed (an edit, delete or privacy op never is). */
@@ -86,6 +92,8 @@ export function durability(op: WriteOp): 'none' | 'journal' | 'fsync' {
     case 'guild.purge':
       return 'fsync';
     case 'message.delete':
+    case 'messages.delete':
+    case 'channel.delete':
       return 'journal';
     case 'message.edit':
       return op.keep ? 'none' : 'journal'; // the stored copy is being removed

@@ -370,6 +370,13 @@ export class ChatService {
     }
   }
 
+  /** After a channel or thread was deleted: its conversation goes from memory too. */
+  dropChannel(channelId: string): void {
+    const conv = this.bindings.get(channelId);
+    this.bindings.delete(channelId);
+    if (conv) this.state.delete(conv.id);
+  }
+
   /** Forget the cached active model of a persona (after a new version or a rollback). */
   invalidateModel(slug: string): void {
     this.activeModel.delete(slug);

@@ -1,10 +1,10 @@
 import { and, count, eq } from 'drizzle-orm';
 import type { KeyRing } from '../crypto/keyring.js';
 import type { Db } from '../db/client.js';
-import { loggedMessages } from '../db/schema.js';
+import { channelSettings, consents, conversations, loggedMessages, personaReplies } from '../db/schema.js';
 import type { ForgetCounts, GuildPurgeCounts } from '../db/write-ops.js';
 import type { ConsentPolicy } from './consent-policy.js';
-import { assertSnowflake } from '../core/ids.js';
+import { assertSnowflake, CONSOLE_GUILD_ID } from '../core/ids.js';
 import type { PrivacyState } from './privacy-state.js';
 import type { WriterQueue } from './writer-queue.js';
 import { committedWithin } from './writer-queue.js';
@@ -121,6 +121,23 @@ export class ConsentService {
       counts = c;
     });
     return (await committedWithin(committed, this.ackMs)) ? counts : null;
+  }
+
+  /**
+   * At connect: purges every guild with stored data that is not among the guilds the bot is in
+   * (it was removed while offline, so no removal event came). The console's data is never a guild's.
+   */
+  async purgeGuildsLeft(present: readonly string[]): Promise<{ guildId: string; counts: GuildPurgeCounts }[]> {
+    await this.writer.drainPoint();
+    const keep = new Set([...present, CONSOLE_GUILD_ID]);
+    const stored = new Set<string>();
+    for (const table of [loggedMessages, consents, channelSettings, personaReplies, conversations]) {
+      for (const r of await this.db.selectDistinct({ g: table.guildId }).from(table)) if (r.g) stored.add(r.g);
+    }
+    const left = [...stored].filter((g) => !keep.has(g));
+    const purged: { guildId: string; counts: GuildPurgeCounts }[] = [];
+    for (const guildId of left) purged.push({ guildId, counts: await this.purgeGuild(guildId) });
+    return purged;
   }
 
   /** Erases everything of a guild (the bot was removed from it). */

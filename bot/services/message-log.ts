@@ -1,5 +1,5 @@
 import type { KeyRing } from '../crypto/keyring.js';
-import type { PersonaReplyRow } from '../db/write-ops.js';
+import type { ChannelDeleteCounts, PersonaReplyRow } from '../db/write-ops.js';
 import { ValidationError } from '../core/errors.js';
 import { assertOptionalSnowflake, assertSnowflake } from '../core/ids.js';
 import type { PrivacyState } from './privacy-state.js';
@@ -109,6 +109,19 @@ export class MessageLogService {
   async onDelete(messageId: string): Promise<void> {
     assertSnowflake('message id', messageId);
     this.writer.enqueue({ kind: 'message.delete', id: messageId });
+  }
+
+  /** A bulk delete (a moderator's purge, a ban with message history): each stored copy goes, and its dataset lines. */
+  async onBulkDelete(messageIds: readonly string[]): Promise<void> {
+    const ids = messageIds.map((id, i) => assertSnowflake(`message id ${i + 1}`, id));
+    for (let i = 0; i < ids.length; i += 1000) this.writer.enqueue({ kind: 'messages.delete', ids: ids.slice(i, i + 1000) });
+  }
+
+  /** A channel or thread was deleted: everything stored from it (a channel's threads included) goes, and logging there ends. */
+  async onChannelDelete(channelId: string): Promise<ChannelDeleteCounts> {
+    assertSnowflake('channel id', channelId);
+    this.state.dropChannel(channelId);
+    return this.writer.submit<ChannelDeleteCounts>({ kind: 'channel.delete', channelId });
   }
 
   async onReaction(r: { messageId: string; userId: string; emoji: string; guildId: string | null; added: boolean }): Promise<void> {

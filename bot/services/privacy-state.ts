@@ -36,6 +36,7 @@ export class PrivacyState {
     else if (op.kind === 'channel.set' && !op.enabled) this.setLogging(op.guildId, op.channelId, false);
     else if (op.kind === 'user.forget') this.dropUser(op.userId);
     else if (op.kind === 'guild.purge') this.dropGuild(op.guildId);
+    else if (op.kind === 'channel.delete') this.dropChannel(op.channelId);
   }
 
   /** An opt-in or logging-on from before a restart, once it committed (they apply only when durable). */
@@ -72,6 +73,11 @@ export class PrivacyState {
   isLoggingOn(channelId: string, parentChannelId: string | null): boolean {
     const id = parentChannelId ?? channelId;
     return this.channels.get(id)?.enabled === true;
+  }
+
+  /** A deleted channel: its switch goes with it. */
+  dropChannel(channelId: string): void {
+    this.channels.delete(channelId);
   }
 
   setLogging(guildId: string, channelId: string, enabled: boolean): void {

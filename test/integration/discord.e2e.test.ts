@@ -306,6 +306,39 @@ describe('the bot on a local Discord', { timeout: 240_000 }, () => {
   });
 });
 
+describe('deletions made on Discord', { timeout: 240_000 }, () => {
+  it('a bulk delete and a deleted channel reach the stored copies, and a server left while the bot was offline is purged at connect', async () => {
+    const discord = await LocalDiscord.start({ interactionAckMs: 3000, token: `MTA0.${'z'.repeat(66)}` });
+    const ids = discord.defaults;
+    const bot = await startBot(discord.env());
+    try {
+      await until('slash commands registered', () => discord.requests.find((r) => r.route === 'PUT /applications/:appId/commands' && r.status === 200), 90_000, bot.output);
+      const text = (r: { data?: unknown }) => String((r.data as { content?: string } | undefined)?.content ?? '');
+      expect(text(await discord.userRunsCommand({ name: 'logging', subcommand: 'on', userId: ids.adminUserId, channelId: ids.textChannelId }).response())).toContain('**on**');
+      expect(text(await discord.userRunsCommand({ name: 'consent', subcommand: 'opt-in', userId: ids.memberUserId, channelId: ids.textChannelId }).response())).toContain('opted in');
+      const sent = ['first words', 'second words', 'third words'].map((content) => discord.userSendsMessage({ channelId: ids.textChannelId, authorId: ids.memberUserId, content }));
+      const storedIds = async () => (await bot.database.db.select({ id: loggedMessages.id }).from(loggedMessages)).map((r) => r.id).sort();
+      await until('three messages stored', async () => (await storedIds()).length === 3, 30_000, bot.output);
+
+      discord.moderatorBulkDeletes({ messageIds: [sent[0]!.id, sent[1]!.id] });
+      await until('the bulk delete applied', async () => (await storedIds()).join() === sent[2]!.id, 30_000, bot.output);
+      discord.deleteChannel(ids.textChannelId);
+      await until('the deleted channel erased', async () => (await storedIds()).length === 0, 30_000, bot.output);
+      expect(await bot.database.rows(sql`select * from channel_settings`)).toEqual([]);
+
+      await bot.restart({ whileStopped: () => discord.removeBotFromGuild(ids.guildId) }); // nobody connected hears it
+      await until('the guild purged at connect', async () => {
+        const [n] = await bot.database.rows<{ n: number }>(sql`select (select count(*) from logged_messages) + (select count(*) from consents) + (select count(*) from channel_settings) as n`);
+        return Number(n!.n) === 0;
+      }, 60_000, bot.output);
+      expect(bot.output()).toContain('removed from a guild while offline');
+    } finally {
+      await bot.stop();
+      await discord.stop();
+    }
+  });
+});
+
 describe('start-up checks', { timeout: 120_000 }, () => {
   it('reports a missing Message Content intent (close 4014) clearly and does not crash-loop', async () => {
     const discord = await LocalDiscord.start({ privilegedIntents: [], token: `MTA0.${'y'.repeat(66)}` });

@@ -4,7 +4,6 @@ import path from 'node:path';
 import { eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { openDatabase } from '../../bot/db/client.js';
-import { DatasetStore } from '../../bot/db/dataset-store.js';
 import { consents, datasetVersions, personaReplies } from '../../bot/db/schema.js';
 import { InferenceUnavailableError } from '../../bot/inference/ports.js';
 import { createTestApp } from '../support/app.js';
@@ -12,7 +11,9 @@ import { snowflake } from '../support/db.js';
 import { privateOllama } from '../support/ollama.js';
 import type { PostgresCluster } from '../support/pg-cluster.js';
 import { clusterLog, freePort, startPostgresCluster } from '../support/pg-cluster.js';
-import { lifecycleViolations } from '../support/scan.js';
+import { lifecycleViolations, snapshotsText } from '../support/scan.js';
+import { gardenerCard } from '../support/cards.js';
+import { logSpeakerExchanges } from '../support/chat-logs.js';
 import { recordingVoice } from '../support/voice.js';
 
 /**
@@ -32,10 +33,7 @@ const WORD: Record<string, string> = { [STAYS]: 'sundrake', [LEAVES]: 'quillberr
 
 it('Postgres killed during a dataset build and consent changes: no half-written snapshot, and the next build honours every change', async () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'faults-'));
-  writeFileSync(
-    path.join(dir, 'fern.md'),
-    `---\nname: Fern\ngreeting: "Hello."\nspeakers: ["${SPEAKER}"]\n---\n## Personality\nA gardener who likes to talk.\n## Example dialogue\n{{user}}: Hello there.\n{{char}}: Hello, friend. The beans climbed another hand's width overnight.\n`,
-  );
+  writeFileSync(path.join(dir, 'fern.md'), gardenerCard(SPEAKER));
   const database = await openDatabase({ url: cluster.url, poolMax: 4 });
   const t = await createTestApp('postgres', {
     database,
@@ -47,16 +45,7 @@ it('Postgres killed during a dataset build and consent changes: no half-written 
   try {
     await t.app.channels.set(GUILD, CHANNEL, true);
     for (const u of [STAYS, LEAVES, SPEAKER]) await t.app.consent.optIn(GUILD, u);
-    let n = 100;
-    for (const member of [STAYS, LEAVES]) {
-      for (const [i, topic] of ['the beans', 'the roses', 'the compost', 'the frost', 'the bees'].entries()) {
-        const asked = snowflake(n++);
-        const at = Date.now() - 86_400_000 + n * 60_000;
-        await t.app.messages.onCreate({ id: asked, guildId: GUILD, channelId: CHANNEL, authorId: member, content: `My ${WORD[member]} question: how are ${topic} today?`, createdAt: new Date(at) });
-        await t.app.messages.onCreate({ id: snowflake(n++), guildId: GUILD, channelId: CHANNEL, authorId: SPEAKER, content: `Oh, ${topic} are thriving, friend, number ${i}; I watered them at dawn.`, createdAt: new Date(at + 30_000), replyToId: asked });
-      }
-    }
-    await t.app.writer.drainPoint();
+    await logSpeakerExchanges(t.app, { guildId: GUILD, channelId: CHANNEL, speaker: SPEAKER, members: [STAYS, LEAVES], word: WORD, startAt: Date.now() - 86_400_000 });
 
     const card = t.app.personas.get('fern');
     const killed = t.app.dataset.build(card, { guildId: GUILD }, { onProgress: (p) => void (p.phase === 'chat_logs' && cluster.kill()) });
@@ -74,8 +63,7 @@ it('Postgres killed during a dataset build and consent changes: no half-written 
     expect(exported).not.toContain(WORD[LEAVES]); // opted out while the database was down
     const versions = await database.db.select().from(datasetVersions);
     expect(versions).toHaveLength(1); // the killed build stored nothing
-    const stored = (await new DatasetStore(database.db, t.keys).readLines(versions[0]!.id)).map((l) => l.json).join('\n');
-    expect(stored).not.toContain(WORD[LEAVES]);
+    expect(await snapshotsText(database, t.keys)).not.toContain(WORD[LEAVES]);
     expect(Object.fromEntries((await database.db.select().from(consents).where(eq(consents.guildId, GUILD))).map((c) => [c.userId, c.status]))).toEqual({
       [STAYS]: 'in', [LEAVES]: 'out', [SPEAKER]: 'in', [JOINS]: 'in',
     });

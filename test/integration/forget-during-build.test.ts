@@ -3,11 +3,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { eq } from 'drizzle-orm';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { DatasetStore } from '../../bot/db/dataset-store.js';
 import { datasetVersions, finetuneJobs } from '../../bot/db/schema.js';
 import { createTestApp, type TestApp } from '../support/app.js';
 import { BACKENDS, snowflake } from '../support/db.js';
+import { logSpeakerExchanges } from '../support/chat-logs.js';
+import { gardenerCard } from '../support/cards.js';
 import { startRecordingTrainer } from '../support/recording-trainer.js';
+import { snapshotsText } from '../support/scan.js';
 
 /**
  * Issue 16, item 3: a forget that lands while a dataset is built, sent or trained on.
@@ -21,17 +23,6 @@ const CHANNEL = snowflake(2);
 const FORGOTTEN = snowflake(3);
 const STAYS = snowflake(4);
 const SPEAKER = snowflake(5);
-const CARD = `---
-name: Fern
-greeting: "Hello."
-speakers: ["${SPEAKER}"]
----
-## Personality
-A gardener who likes to talk.
-## Example dialogue
-{{user}}: Hello there.
-{{char}}: Hello, friend. The beans climbed another hand's width overnight.
-`;
 const WORD = { [FORGOTTEN]: 'quillberry', [STAYS]: 'sundrake' } as const;
 
 describe.each(BACKENDS)('a forget during a dataset build or a job (%s)', (backend) => {
@@ -43,7 +34,7 @@ describe.each(BACKENDS)('a forget during a dataset build or a job (%s)', (backen
   beforeEach(async () => {
     trainer = await startRecordingTrainer({ onSubmit: async () => landForget?.() });
     dir = mkdtempSync(path.join(os.tmpdir(), 'forget-build-'));
-    writeFileSync(path.join(dir, 'fern.md'), CARD);
+    writeFileSync(path.join(dir, 'fern.md'), gardenerCard(SPEAKER));
     t = await createTestApp(backend, {
       env: {
         PERSONA_DIR: dir, DATA_DIR: dir, TRAINER_URL: trainer.url, TRAINER_TOKEN: 'x'.repeat(32), FINETUNE_POLL_MS: '100',
@@ -52,16 +43,7 @@ describe.each(BACKENDS)('a forget during a dataset build or a job (%s)', (backen
     });
     await t.app.channels.set(GUILD, CHANNEL, true);
     for (const u of [FORGOTTEN, STAYS, SPEAKER]) await t.app.consent.optIn(GUILD, u);
-    let n = 100;
-    for (const member of [FORGOTTEN, STAYS]) {
-      for (const [i, topic] of ['the beans', 'the roses', 'the compost', 'the frost', 'the bees'].entries()) {
-        const asked = snowflake(n++);
-        const at = Date.UTC(2026, 10, 1) + n * 60_000;
-        await t.app.messages.onCreate({ id: asked, guildId: GUILD, channelId: CHANNEL, authorId: member, content: `My ${WORD[member]} question: how are ${topic} today?`, createdAt: new Date(at), replyToId: null });
-        await t.app.messages.onCreate({ id: snowflake(n++), guildId: GUILD, channelId: CHANNEL, authorId: SPEAKER, content: `Oh, ${topic} are thriving, friend, number ${i}; I watered them at dawn.`, createdAt: new Date(at + 30_000), replyToId: asked });
-      }
-    }
-    await t.app.writer.drainPoint();
+    await logSpeakerExchanges(t.app, { guildId: GUILD, channelId: CHANNEL, speaker: SPEAKER, members: [FORGOTTEN, STAYS], word: WORD, startAt: Date.UTC(2026, 10, 1) });
   });
   afterEach(async () => {
     landForget = undefined;
@@ -70,12 +52,7 @@ describe.each(BACKENDS)('a forget during a dataset build or a job (%s)', (backen
     rmSync(dir, { recursive: true, force: true });
   });
 
-  /** Every stored snapshot's lines, decrypted. */
-  const allSnapshots = async () => {
-    const store = new DatasetStore(t.app.database.db, t.keys);
-    const versions = await t.app.database.db.select({ id: datasetVersions.id }).from(datasetVersions);
-    return (await Promise.all(versions.map((v) => store.readLines(v.id)))).flat().map((l) => l.json).join('\n');
-  };
+  const allSnapshots = () => snapshotsText(t.app.database, t.keys);
 
   it('lands while the logs are read: the stored snapshot has none of the user’s lines, the others’ are kept', async () => {
     const card = t.app.personas.get('fern');

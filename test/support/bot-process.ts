@@ -16,8 +16,8 @@ export interface BotProcess {
   database: Database;
   keys: KeyRing;
   personaDir: string;
-  /** Stops the process (SIGTERM: a clean shutdown; `hard`: SIGKILL, a crash) and starts it again. */
-  restart(opts?: { hard?: boolean }): Promise<void>;
+  /** Stops the process (SIGTERM: a clean shutdown; `hard`: SIGKILL, a crash), runs `whileStopped`, and starts it again. */
+  restart(opts?: { hard?: boolean; whileStopped?: () => void | Promise<void> }): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -85,6 +85,7 @@ export async function startBot(
     personaDir,
     async restart(o = {}) {
       await stopChild(o.hard ? 'SIGKILL' : 'SIGTERM');
+      await o.whileStopped?.();
       launch();
     },
     async stop() {

@@ -25,3 +25,18 @@ Short, bubbly sentences. Calls people "tiny friend". Ends every message with "Bl
 {{char}}: Hello, hello! I'm ${o.name}, from the planet Wobblewhirl! Who are you, tiny friend? Bloop!
 ${o.tail ?? ''}`;
 }
+
+/** Fern, a talkative gardener whose lines come from `speaker`'s logged replies (dataset and deletion tests). */
+export function gardenerCard(speaker: string): string {
+  return `---
+name: Fern
+greeting: "Hello."
+speakers: ["${speaker}"]
+---
+## Personality
+A gardener who likes to talk.
+## Example dialogue
+{{user}}: Hello there.
+{{char}}: Hello, friend. The beans climbed another hand's width overnight.
+`;
+}

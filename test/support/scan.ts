@@ -1,7 +1,8 @@
 import { sql } from 'drizzle-orm';
 import type { KeyRing } from '../../bot/crypto/keyring.js';
 import type { Database } from '../../bot/db/client.js';
-import { lineContext } from '../../bot/db/dataset-store.js';
+import { DatasetStore, lineContext } from '../../bot/db/dataset-store.js';
+import { datasetVersions } from '../../bot/db/schema.js';
 
 /** How to decrypt each encrypted column (its authenticated context is derived from the row). */
 const ENCRYPTED: Record<string, Record<string, (row: Record<string, unknown>) => string>> = {
@@ -96,4 +97,11 @@ export async function lifecycleViolations(database: Database, keys: KeyRing): Pr
     if (Number(v.lines) !== Number(v.line_count)) bad.push(`dataset version ${v.id}: ${v.lines} of its ${v.line_count} lines stored`);
   }
   return bad;
+}
+
+/** Every stored dataset snapshot's lines, decrypted, one JSONL line each. */
+export async function snapshotsText(database: Database, keys: KeyRing): Promise<string> {
+  const store = new DatasetStore(database.db, keys);
+  const versions = await database.db.select({ id: datasetVersions.id }).from(datasetVersions);
+  return (await Promise.all(versions.map((v) => store.readLines(v.id)))).flat().map((l) => l.json).join('\n');
 }

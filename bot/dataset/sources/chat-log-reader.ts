@@ -35,6 +35,8 @@ export interface ChatTurn {
   content: string;
   authorId: string;
   guildId: string;
+  /** The logged message (or persona reply) it is. */
+  messageId: string;
   /** When it was written (ms since the epoch): a snapshot lives no longer than its oldest content (retention). */
   at: number;
 }
@@ -231,8 +233,8 @@ export async function readChatLogs(tx: Tx, keys: KeyRing, s: ChatLogSettings, cb
         history = [];
         continue;
       }
-      const user: ChatTurn = { role: 'user', content: cleanText(decryptMessage(keys, r.user_enc, `message:${r.user_msg_id}`, `logged message ${r.user_msg_id}`)), authorId: r.author_id!, guildId: r.guild_id!, at: new Date(r.user_at ?? r.created_at).getTime() };
-      const reply: ChatTurn = { role: 'assistant', content: cleanText(decryptMessage(keys, r.reply_enc, `reply:${r.message_id}`, `persona reply ${r.message_id}`)), authorId: '', guildId: r.guild_id!, at: new Date(r.created_at).getTime() };
+      const user: ChatTurn = { role: 'user', content: cleanText(decryptMessage(keys, r.user_enc, `message:${r.user_msg_id}`, `logged message ${r.user_msg_id}`)), authorId: r.author_id!, guildId: r.guild_id!, messageId: r.user_msg_id!, at: new Date(r.user_at ?? r.created_at).getTime() };
+      const reply: ChatTurn = { role: 'assistant', content: cleanText(decryptMessage(keys, r.reply_enc, `reply:${r.message_id}`, `persona reply ${r.message_id}`)), authorId: '', guildId: r.guild_id!, messageId: r.message_id, at: new Date(r.created_at).getTime() };
       cb.candidate({ kind: 'conversation', turns: [...history, user, reply], capUser: r.author_id! });
       history.push(user, reply);
       if (history.length > s.maxContextTurns * 2) history.splice(0, history.length - s.maxContextTurns * 2);
@@ -310,7 +312,7 @@ export async function readChatLogs(tx: Tx, keys: KeyRing, s: ChatLogSettings, cb
     const turns: ChatTurn[] = [];
     for (const g of groups) {
       const role = speakers.has(g.author) ? 'assistant' : 'user';
-      for (const m of g.msgs) turns.push({ role, content: m.content(), authorId: m.row.author_id, guildId: m.row.guild_id, at: m.at });
+      for (const m of g.msgs) turns.push({ role, content: m.content(), authorId: m.row.author_id, guildId: m.row.guild_id, messageId: m.row.id, at: m.at });
     }
     const lastUser = [...turns].reverse().find((t) => t.role === 'user');
     if (!lastUser) {

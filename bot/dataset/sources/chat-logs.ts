@@ -55,6 +55,7 @@ export const chatLogSource: DatasetSource = {
               turns: c.turns,
               contributors: c.turns.map((t) => t.authorId).filter(Boolean),
               guildIds: c.turns.map((t) => t.guildId),
+              messageIds: c.turns.map((t) => t.messageId),
               capUser: s.capExemptSpeakers && c.kind === 'speaker' ? undefined : c.capUser,
               oldestAt: Math.min(...c.turns.map((t) => t.at)),
             });

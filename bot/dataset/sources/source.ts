@@ -15,6 +15,8 @@ export interface Candidate {
   /** Users whose words are in it (forget and guild purges find their lines by these). */
   contributors: string[];
   guildIds: string[];
+  /** The logged messages and persona replies its text came from (deletes find their lines by these). */
+  messageIds?: string[];
   /** The user the per-user cap counts this line against, if any. */
   capUser?: string;
   /** When its oldest logged message was written (ms since the epoch; chat logs only). */

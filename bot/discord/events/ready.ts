@@ -6,8 +6,20 @@ import type { DiscordEvent } from './event.js';
 export const clientReady = {
   name: Events.ClientReady,
   once: true,
-  async execute({ log, credentials }, ready) {
+  async execute({ app, log, credentials }, ready) {
     log.info({ user: ready.user.tag, guilds: ready.guilds.cache.size }, 'connected to Discord');
+    // Removed from a server while offline: no removal event came, so purge it now. (Guilds in an
+    // outage are in the cache too, as unavailable: still servers the bot is in.)
+    // Under a ShardingManager each process sees only its shard's guilds, so it must not judge the rest.
+    if (!ready.shard) {
+      try {
+        for (const { guildId, counts } of await app.consent.purgeGuildsLeft([...ready.guilds.cache.keys()])) {
+          log.info({ guild: guildId, counts }, 'removed from a guild while offline: its data was purged');
+        }
+      } catch (err) {
+        log.error({ err }, 'could not check for guilds left while offline (they are checked again at the next start)');
+      }
+    }
     try {
       const r = await syncCommands(credentials);
       log.info({ changed: r.changed, commands: r.count }, r.changed ? 'slash commands updated' : 'slash commands already up to date');

@@ -544,6 +544,14 @@ export class LocalDiscord {
     return ch;
   }
 
+  /** Someone deletes a channel or thread in Discord's UI: CHANNEL_DELETE / THREAD_DELETE, as the REST route sends them. */
+  deleteChannel(channelId: string): void {
+    const ch = this.state.mustChannel(channelId);
+    this.state.channels.delete(ch.id);
+    if (this.state.isThread(ch)) this.gateway.dispatch('THREAD_DELETE', { id: ch.id, guild_id: ch.guildId, parent_id: ch.parentId, type: ch.type });
+    else this.gateway.dispatch('CHANNEL_DELETE', this.state.apiChannel(ch));
+  }
+
   /** Adds a user to a guild (GUILD_MEMBER_ADD, which needs the Guild Members intent). */
   addMember(guildId: string, spec: MemberSpec): User {
     const s = this.state;
@@ -625,6 +633,18 @@ export class LocalDiscord {
   /** A user (or a moderator) deletes a message: MESSAGE_DELETE. */
   userDeletesMessage(o: { messageId: string }): void {
     this.ops.deleteMessage(this.state.mustMessage(o.messageId));
+  }
+
+  /** A moderator purges messages of one channel (or a ban deletes a member's history): one MESSAGE_DELETE_BULK. */
+  moderatorBulkDeletes(o: { messageIds: string[] }): void {
+    const msgs = o.messageIds.map((id) => this.state.mustMessage(id));
+    const { channelId, guildId } = msgs[0]!;
+    if (msgs.some((m) => m.channelId !== channelId)) throw new Error('local-discord: a bulk delete is of one channel');
+    for (const m of msgs) {
+      this.state.messages.delete(m.id);
+      this.state.deletedMessages.set(m.id, m);
+    }
+    this.gateway.dispatch('MESSAGE_DELETE_BULK', { ids: o.messageIds, channel_id: channelId, ...(guildId ? { guild_id: guildId } : {}) });
   }
 
   /** MESSAGE_REACTION_ADD (emoji: unicode such as '👍', or `name:id`). */

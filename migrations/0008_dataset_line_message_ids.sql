@@ -1,0 +1,2 @@
+ALTER TABLE "dataset_lines" ADD COLUMN "message_ids" text[] DEFAULT '{}'::text[] NOT NULL;--> statement-breakpoint
+CREATE INDEX "dataset_lines_messages_idx" ON "dataset_lines" USING gin ("message_ids");
