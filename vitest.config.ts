@@ -6,7 +6,8 @@ import { defineConfig } from 'vitest/config';
  *   No Postgres, no model server: `npx vitest --project unit` runs them on any machine in seconds.
  * - test/integration: the real parts (Postgres, PGlite, Ollama, the trainer, the bot process);
  *   the global setup starts a temporary Postgres and checks the provisioned model server.
- * `npm test` runs both.
+ * - test/fuzz: bad input on every boundary (fast-check), with the integration project's setup.
+ * `npm test` runs them all.
  */
 export default defineConfig({
   test: {
@@ -16,7 +17,7 @@ export default defineConfig({
     reporters: ['default'],
     projects: [
       { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts'] } },
-      { extends: true, test: { name: 'integration', include: ['test/integration/**/*.test.ts'], globalSetup: ['test/support/global-setup.ts'] } },
+      { extends: true, test: { name: 'integration', include: ['test/integration/**/*.test.ts', 'test/fuzz/**/*.test.ts'], globalSetup: ['test/support/global-setup.ts'] } },
     ],
   },
 });

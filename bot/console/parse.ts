@@ -13,9 +13,9 @@ type Leaf = Extract<
   { type: ApplicationCommandOptionType.String | ApplicationCommandOptionType.Integer | ApplicationCommandOptionType.Number | ApplicationCommandOptionType.Boolean }
 >;
 
-/** Splits a line into words, keeping "quoted phrases" together. */
+/** Splits a line into words, keeping "quoted phrases" together, also after an option name (`name:"Corran Vask"`). */
 function tokenize(line: string): string[] {
-  return [...line.matchAll(/"([^"]*)"|'([^']*)'|(\S+)/g)].map((m) => m[1] ?? m[2] ?? m[3]!);
+  return [...line.matchAll(/([^\s"':]+:)?(?:"([^"]*)"|'([^']*)')|(\S+)/g)].map((m) => (m[4] !== undefined ? m[4] : (m[1] ?? '') + (m[2] ?? m[3] ?? '')));
 }
 
 /**

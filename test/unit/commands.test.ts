@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseCommandLine } from '../../bot/console/parse.js';
 import { dispatch, preconditionsOf } from '../../commands/dispatch.js';
 import { COMMANDS } from '../../commands/index.js';
 import { optionReader } from '../../commands/options.js';
@@ -104,5 +105,13 @@ describe('dispatch runs preconditions before the command', () => {
         expect(preconditionsOf(command, sub.name).some((p) => p.name === 'manageGuild'), `/${json.name} ${sub.name}`).toBe(needs);
       }
     }
+  });
+});
+
+describe('console command lines', () => {
+  it('keeps a quoted value after an option name together (found by the fuzz suite: `name:"Corran Vask"` was split in two)', () => {
+    expect(parseCommandLine('/persona info name:"Corran Vask"', COMMANDS).options).toEqual({ name: 'Corran Vask' });
+    expect(parseCommandLine("/persona chat name:'Corran Vask' message:\"How are you?\"", COMMANDS).options).toEqual({ name: 'Corran Vask', message: 'How are you?' });
+    expect(parseCommandLine('/persona chat Glordon "hello there" friend', COMMANDS).options).toEqual({ name: 'Glordon', message: 'hello there friend' });
   });
 });
