@@ -62,7 +62,7 @@ function cpuMs(pid: number): number {
   return (procStatField(pid, 14) + procStatField(pid, 15)) * 10; // utime and stime
 }
 
-function rssKb(pid: number): number {
+export function rssKb(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   return Number(status.match(/VmRSS:\s+(\d+)/)![1]);
 }
@@ -72,7 +72,7 @@ function rssKb(pid: number): number {
  * its event loop's longest stall since the last scrape (ms), and how many garbage collections of
  * each kind took over 10 ms so far (the spans cannot tell a GC pause from slow work).
  */
-async function scrapeBot(healthPort: number): Promise<{ heapUsedMb: number; loopLagMaxMs: number; gcOver10ms: Record<string, number> }> {
+export async function scrapeBot(healthPort: number): Promise<{ heapUsedMb: number; loopLagMaxMs: number; gcOver10ms: Record<string, number> }> {
   const text = await (await fetch(`http://127.0.0.1:${healthPort}/metrics`)).text();
   const value = (re: RegExp) => Number(re.exec(text)?.[1] ?? NaN);
   const gcOver10ms: Record<string, number> = {};
@@ -86,6 +86,48 @@ async function scrapeBot(healthPort: number): Promise<{ heapUsedMb: number; loop
     loopLagMaxMs: value(/^nodejs_eventloop_lag_max_seconds ([\d.e+-]+)/m) * 1000,
     gcOver10ms,
   };
+}
+
+
+/**
+ * The real bot process on a local Discord, for the benchmarks that drive it through Discord: its
+ * own Postgres (unless BENCH_DATABASE_URL), a private Ollama at low priority (unless OLLAMA_HOST),
+ * a one-thread model, and Pip as its only persona. Each thing started is pushed onto `started`
+ * (the caller stops them in reverse order). Resolves once the slash commands are registered.
+ */
+export async function botOnLocalDiscord(started: Array<() => unknown>, env: Record<string, string>) {
+  checkModelSettings();
+  const shared = benchOllama(); // builds Ollama and imports the base model when needed
+  // A private server (same binary and models) at a low priority, unless one is named in the environment.
+  const own = process.env.OLLAMA_HOST ? undefined : privateOllama(await freePort(), { nice: MODEL_NICE, parallel: Number(env.BENCH_OLLAMA_PARALLEL ?? 1) });
+  if (own) {
+    own.start();
+    started.push(() => own.stop());
+  }
+  const ollama = { host: own?.host ?? shared.host, baseModel: shared.baseModel };
+  const model = await benchModel(ollama.host, ollama.baseModel);
+  started.push(() => model.drop());
+  const cluster = process.env.BENCH_DATABASE_URL ? undefined : await startPostgresCluster({ durable: true });
+  if (cluster) started.push(() => cluster.destroy());
+  const discord = await LocalDiscord.start({ token: `MTA0.${'b'.repeat(66)}`, interactionAckMs: 10_000 });
+  started.push(() => discord.stop());
+  const healthPort = await freePort();
+  const { BENCH_OLLAMA_PARALLEL: _parallel, ...botEnv } = env;
+  const bot = await startBot(discord.env(), { HEALTH_PORT: String(healthPort), OLLAMA_HOST: ollama.host, OLLAMA_BASE_MODEL: model.model, LOG_LEVEL: 'debug', ...botEnv }, {
+    adminUrl: process.env.BENCH_DATABASE_URL ?? cluster!.url,
+    // To profile the bot under this load, e.g. BENCH_BOT_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof".
+    nodeArgs: process.env.BENCH_BOT_NODE_ARGS?.split(' ').filter(Boolean),
+  });
+  started.push(() => bot.stop());
+  for (const f of ['glordon.md', 'corran-vask.md', 'marginalia.md']) rmSync(path.join(bot.personaDir, f), { force: true });
+  writeFileSync(path.join(bot.personaDir, 'pip.md'), BENCH_CARD);
+  const deadline = Date.now() + 90_000;
+  while (!discord.requests.some((r) => r.route === 'PUT /applications/:appId/commands' && r.status === 200)) {
+    if (Date.now() > deadline || bot.child.exitCode !== null) throw new Error(`the bot did not start:\n${bot.output().slice(-3000)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await new Promise((r) => setTimeout(r, 500)); // the card folder watcher picks up pip.md
+  return { own, ollama, model, discord, bot, healthPort };
 }
 
 /**
@@ -102,48 +144,14 @@ export const discordBenchmark: Benchmark = {
     const conversations = smoke ? 3 : 50;
     const turnsEach = smoke ? 3 : TURNS_EACH;
     const warmupEach = smoke ? 1 : WARMUP_EACH; // to steady state before the "before" RSS
-    checkModelSettings();
-    const shared = benchOllama(); // builds Ollama and imports the base model when needed
-    // Whatever is started is stopped again, in reverse order, even when a later step fails.
     const started: Array<() => unknown> = [];
     try {
-      // A private server (same binary and models) at a low priority, unless one is named in the environment.
-      const own = process.env.OLLAMA_HOST ? undefined : privateOllama(await freePort(), { nice: MODEL_NICE, parallel: 1 });
-      if (own) {
-        own.start();
-        started.push(() => own.stop());
-      }
-      const ollama = { host: own?.host ?? shared.host, baseModel: shared.baseModel };
-      const model = await benchModel(ollama.host, ollama.baseModel);
-      started.push(() => model.drop());
-      const cluster = process.env.BENCH_DATABASE_URL ? undefined : await startPostgresCluster({ durable: true });
-      if (cluster) started.push(() => cluster.destroy());
-      const discord = await LocalDiscord.start({ token: `MTA0.${'b'.repeat(66)}`, interactionAckMs: 10_000 });
-      started.push(() => discord.stop());
-      const healthPort = await freePort();
-      const bot = await startBot(discord.env(), {
-        HEALTH_PORT: String(healthPort),
-        OLLAMA_HOST: ollama.host,
-        OLLAMA_BASE_MODEL: model.model,
-        LOG_LEVEL: 'debug',
+      const { own, ollama, discord, bot, healthPort } = await botOnLocalDiscord(started, {
         CHAT_MAX_REPLY_TOKENS: '8',
         CHAT_CONTEXT_TOKENS: '256',
         CHAT_RATE_PER_MINUTE: '600',
         CHAT_LORE_K: '0',
-      }, {
-        adminUrl: process.env.BENCH_DATABASE_URL ?? cluster!.url,
-        // To profile the bot under this load, e.g. BENCH_BOT_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof".
-        nodeArgs: process.env.BENCH_BOT_NODE_ARGS?.split(' ').filter(Boolean),
       });
-      started.push(() => bot.stop());
-      for (const f of ['glordon.md', 'corran-vask.md', 'marginalia.md']) rmSync(path.join(bot.personaDir, f), { force: true });
-      writeFileSync(path.join(bot.personaDir, 'pip.md'), BENCH_CARD);
-      const deadline = Date.now() + 90_000;
-      while (!discord.requests.some((r) => r.route === 'PUT /applications/:appId/commands' && r.status === 200)) {
-        if (Date.now() > deadline) throw new Error(`the bot did not start:\n${bot.output().slice(-3000)}`);
-        await new Promise((r) => setTimeout(r, 100));
-      }
-      await new Promise((r) => setTimeout(r, 500)); // the card folder watcher picks up pip.md
       const { textChannelId, guildId } = discord.defaults;
       const users = Array.from({ length: conversations }, (_, i) => discord.addMember(guildId, { username: `user${i}` }).id);
       log(`opening ${conversations} persona threads`);

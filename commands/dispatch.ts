@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { App } from '../bot/app.js';
 import { classifyError, PreconditionError, UserFacingError } from '../bot/core/errors.js';
-import { optionReader } from './options.js';
+import { checkOptions, optionReader } from './options.js';
 import { manageGuild } from './preconditions/manage-guild.js';
 import type { Command, CommandContext, CommandRun, Precondition } from './types.js';
 
@@ -10,11 +10,14 @@ export type DispatchOutcome = { kind: 'ok' } | { kind: 'denied'; identifier: str
 /** The preconditions of a command's subcommand, in order: Manage Server first, then the command's own. */
 export function preconditionsOf(command: Command, subcommand: string | null): Precondition[] {
   const needsManage = command.manageGuild === true || (!!subcommand && (command.manageGuild ?? []).includes(subcommand));
-  return [...(needsManage ? [manageGuild] : []), ...(command.preconditions?.['*'] ?? []), ...(subcommand ? (command.preconditions?.[subcommand] ?? []) : [])];
+  // Own keys only: a subcommand named "__proto__" or "constructor" (a payload, not the builder) has none.
+  const own = (key: string) => (command.preconditions && Object.hasOwn(command.preconditions, key) ? command.preconditions[key]! : []);
+  return [...(needsManage ? [manageGuild] : []), ...own('*'), ...(subcommand ? own(subcommand) : [])];
 }
 
 /**
- * Runs a command, in one place for every transport: its preconditions, then `execute` (or, with
+ * Runs a command, in one place for every transport: the option values checked against the builder,
+ * its preconditions, then `execute` (or, with
  * `confirmedAction`, the `confirmed[confirmedAction]` the user said yes to through ctx.confirm,
  * with the preconditions checked again). What fails is told apart by classifyError: denied (a
  * refused precondition, bad input: a UserFacingError) is shown to the user as is, ephemerally;
@@ -24,6 +27,7 @@ export async function dispatch(command: Command, ctx: CommandContext, app: App, 
   const run: CommandRun = { ...ctx, command: command.data.name, get: optionReader(ctx.options) };
   const where = `/${command.data.name}${ctx.subcommand ? ` ${ctx.subcommand}` : ''}`;
   try {
+    checkOptions(command, ctx.subcommand, ctx.options); // types, ranges and lengths, as the builder declares them: before anything reads a value
     for (const precondition of preconditionsOf(command, ctx.subcommand)) {
       const result = await precondition.run(run, app);
       if (!result.ok) throw new PreconditionError(result.identifier, result.message);

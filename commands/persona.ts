@@ -9,6 +9,9 @@ import { personaNsfw } from './preconditions/persona-nsfw.js';
 import { autocompletePersona, unknownSubcommand } from './shared.js';
 import type { Command } from './types.js';
 
+/** Version numbers are Postgres integers (persona_versions.version): a larger one is refused as an option, not by the database. */
+const MAX_VERSION = 2_147_483_647;
+
 export const personaCommand = {
   data: new SlashCommandBuilder()
     .setName('persona')
@@ -45,14 +48,14 @@ export const personaCommand = {
         .setName('rollback')
         .setDescription('Make an earlier version of a persona active (Manage Server)')
         .addStringOption((o) => o.setName('name').setDescription('Persona').setRequired(true).setAutocomplete(true).setMaxLength(100))
-        .addIntegerOption((o) => o.setName('version').setDescription('Version number (0: back to prompt-only)').setRequired(true).setMinValue(0)),
+        .addIntegerOption((o) => o.setName('version').setDescription('Version number (0: back to prompt-only)').setRequired(true).setMinValue(0).setMaxValue(MAX_VERSION)),
     )
     .addSubcommand((s) =>
       s
         .setName('eval')
         .setDescription('Evaluate a version against prompt-only on the card’s eval prompts (Manage Server)')
         .addStringOption((o) => o.setName('name').setDescription('Persona').setRequired(true).setAutocomplete(true).setMaxLength(100))
-        .addIntegerOption((o) => o.setName('version').setDescription('Version number (default: the active one; 0: prompt-only)').setMinValue(0)),
+        .addIntegerOption((o) => o.setName('version').setDescription('Version number (default: the active one; 0: prompt-only)').setMinValue(0).setMaxValue(MAX_VERSION)),
     ),
   manageGuild: ['dataset', 'rollback', 'eval'],
   preconditions: { chat: [personaNsfw] },

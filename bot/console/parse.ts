@@ -1,5 +1,6 @@
 import { ApplicationCommandOptionType, type APIApplicationCommandOption } from 'discord.js';
 import { ValidationError } from '../core/errors.js';
+import { optionProblem } from '../../commands/options.js';
 import type { Command, OptionValue } from '../../commands/types.js';
 
 export interface ParsedCommand {
@@ -68,23 +69,19 @@ export function parseCommandLine(line: string, commands: readonly Command[]): Pa
   return { command, subcommand, options: out };
 }
 
+/** Text → the option's type; the range and length checks are the dispatcher's (commands/options.ts), so both transports refuse alike. */
 function convert(opt: Leaf, value: string): OptionValue {
-  switch (opt.type) {
-    case ApplicationCommandOptionType.String:
-      if (opt.max_length !== undefined && value.length > opt.max_length) throw new ValidationError(opt.name, `at most ${opt.max_length} characters`);
-      return value;
-    case ApplicationCommandOptionType.Boolean:
-      if (!/^(true|false)$/i.test(value)) throw new ValidationError(opt.name, 'expected true or false');
-      return value.toLowerCase() === 'true';
-    case ApplicationCommandOptionType.Integer:
-    case ApplicationCommandOptionType.Number: {
-      const n = Number(value);
-      const whole = opt.type === ApplicationCommandOptionType.Integer;
-      const range = `${opt.min_value ?? '-∞'} to ${opt.max_value ?? '∞'}`;
-      if (!Number.isFinite(n) || (whole && !Number.isInteger(n)) || (opt.min_value !== undefined && n < opt.min_value) || (opt.max_value !== undefined && n > opt.max_value)) {
-        throw new ValidationError(opt.name, `expected ${whole ? 'a whole number' : 'a number'} from ${range}, got "${value}"`);
-      }
-      return n;
-    }
+  let typed: OptionValue = value;
+  if (opt.type === ApplicationCommandOptionType.Boolean) {
+    if (!/^(true|false)$/i.test(value)) throw new ValidationError(opt.name, 'expected true or false');
+    typed = value.toLowerCase() === 'true';
+  } else if (opt.type === ApplicationCommandOptionType.Integer || opt.type === ApplicationCommandOptionType.Number) {
+    // Decimal notation only: Number() would read " " as 0 and "0x10" as 16.
+    typed = DECIMAL.test(value) ? Number(value) : NaN;
   }
+  const problem = optionProblem(opt, typed, `"${value}"`);
+  if (problem) throw new ValidationError(opt.name, problem);
+  return typed;
 }
+
+const DECIMAL = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?$/i;

@@ -19,10 +19,10 @@ import type { DiscordVoices } from './voice.js';
 /** Discord answers "interaction failed" after 3 s: defer before that if the command is still working. */
 const AUTO_DEFER_MS = 2200;
 
-function flattenOptions(options: readonly CommandInteractionOption[]): Record<string, OptionValue | undefined> {
-  const out: Record<string, OptionValue | undefined> = {};
+function flattenOptions(options: readonly CommandInteractionOption[], out: Record<string, OptionValue | undefined> = Object.create(null)): Record<string, OptionValue | undefined> {
+  // No prototype: an option named "__proto__" is an own key (refused by dispatch as undeclared), not the object's prototype.
   for (const o of options) {
-    if (o.options) Object.assign(out, flattenOptions(o.options));
+    if (o.options) flattenOptions(o.options, out);
     else if (o.value !== undefined) out[o.name] = o.value;
   }
   return out;

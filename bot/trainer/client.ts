@@ -133,8 +133,14 @@ export class TrainerClient {
     return Buffer.from(await (res as Response).arrayBuffer());
   }
 
-  /** Checks an answer against the contract; T is the TypeScript view of that schema definition. */
-  private parse<T>(schema: z.ZodType, body: unknown, route: string): T {
+  /** Checks an answer (its text) against the contract; T is the TypeScript view of that schema definition. */
+  private parse<T>(schema: z.ZodType, text: unknown, route: string): T {
+    let body: unknown;
+    try {
+      body = JSON.parse(String(text));
+    } catch {
+      throw new Error(`the trainer's answer to ${route} is not JSON: ${JSON.stringify(String(text).slice(0, 80))}`);
+    }
     const r = schema.safeParse(body);
     if (!r.success) throw new Error(`the trainer's answer to ${route} does not match the contract: ${describe(r.error)}`);
     return r.data as T;
@@ -175,7 +181,7 @@ export class TrainerClient {
       throw new TrainerRejectedError(`The trainer refused ${method} ${route.split('?')[0]} (${res.status}): ${reason}`, res.status);
     }
     if (opts.raw) return res;
-    return res.json();
+    return res.text(); // parsed by parse(), which names the route when it is not JSON
   }
 }
 

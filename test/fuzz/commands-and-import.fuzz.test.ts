@@ -10,7 +10,7 @@ import { parseCard } from '../../bot/personas/card.js';
 import { main as importCard } from '../../scripts/persona-import.js';
 import { createTestApp, type TestApp } from '../support/app.js';
 import { recordingContext } from '../support/context.js';
-import { lifecycleViolations } from '../support/scan.js';
+import { expectLifecycleIntact } from './lifecycle.js';
 import { fuzzParams, HOSTILE, mutatedJson, mutatedText } from './mutate.js';
 
 /**
@@ -61,8 +61,7 @@ describe('slash-command options through the dispatcher', () => {
       ),
       fuzzParams(1000),
     );
-    await t.app.writer.drainPoint();
-    expect(await lifecycleViolations(t.app.database, t.keys)).toEqual([]);
+    await expectLifecycleIntact(t);
   }, 240_000);
 });
 

@@ -115,3 +115,41 @@ describe('console command lines', () => {
     expect(parseCommandLine('/persona chat Glordon "hello there" friend', COMMANDS).options).toEqual({ name: 'Glordon', message: 'hello there friend' });
   });
 });
+
+describe('option values are checked against the builder before anything runs (found by the fuzz suite)', () => {
+  const app = { personas: { get: () => ({ name: 'Glordon', slug: 'glordon', nsfw: false }) } } as unknown as App;
+  const run = async (command: (typeof COMMANDS)[number], subcommand: string, options: CommandContext['options']) => {
+    const ctx = recordingContext(subcommand, options, { canManageGuild: true });
+    let confirmed = false;
+    ctx.confirm = async () => void (confirmed = true);
+    return { outcome: await dispatch(command, ctx, app), confirmed };
+  };
+  const consent = COMMANDS.find((c) => c.data.name === 'consent')!;
+
+  it('refuses a version beyond the database integer (was: 2147483648 reached Postgres and the user got the apology)', async () => {
+    expect((await run(personaCommand, 'rollback', { name: 'Glordon', version: 2 ** 31 })).outcome).toEqual({
+      kind: 'denied',
+      identifier: 'ValidationError',
+      message: 'version: expected a whole number from 0 to 2147483647, got 2147483648',
+    });
+    expect((await run(personaCommand, 'eval', { name: 'Glordon', version: 1e308 })).outcome).toMatchObject({ kind: 'denied', message: expect.stringMatching(/^version: /) });
+    expect(() => parseCommandLine('/persona rollback Glordon 2147483648', COMMANDS)).toThrow(/^version: expected a whole number from 0 to 2147483647, got "2147483648"$/);
+  });
+
+  it('refuses a subcommand named like an Object property (was: "__proto__" crashed preconditionsOf with a TypeError)', async () => {
+    expect((await run(personaCommand, '__proto__', {})).outcome).toMatchObject({ kind: 'denied', message: 'Unknown subcommand: __proto__' });
+    expect(preconditionsOf(personaCommand, 'constructor')).toEqual([]);
+  });
+
+  it('refuses an option the builder does not declare, naming it (was: a long one made the confirm button id too long: errored)', async () => {
+    const { outcome, confirmed } = await run(consent, 'forget', { note: 'w'.repeat(500) });
+    expect(outcome).toEqual({ kind: 'denied', identifier: 'ValidationError', message: 'note: /consent forget has no such option (its registration with Discord may be out of date)' });
+    expect(confirmed).toBe(false);
+  });
+
+  it('reads only decimal numbers on the console (was: " " became version 0, a rollback to prompt-only, and "0x10" became 16)', () => {
+    expect(() => parseCommandLine('/persona rollback Glordon " "', COMMANDS)).toThrow(/^version: expected a whole number from 0 to 2147483647, got " "$/);
+    expect(() => parseCommandLine('/persona rollback Glordon 0x10', COMMANDS)).toThrow(/^version: /);
+    expect(parseCommandLine('/finetune start Glordon learning_rate:2e-4 epochs:+3', COMMANDS).options).toEqual({ persona: 'Glordon', learning_rate: 2e-4, epochs: 3 });
+  });
+});

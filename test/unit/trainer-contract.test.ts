@@ -1,4 +1,7 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
+import { TrainerClient } from '../../bot/trainer/client.js';
 import { trainerValidator } from '../../bot/trainer/contract.js';
 
 // The bot side of the trainer contract: the same JSON Schema the trainer's pydantic models are
@@ -41,5 +44,23 @@ describe('trainer contract (zod from trainer/schema/trainer-api.schema.json)', (
     expect(event.safeParse({ seq: 3, time: '2026-11-24T22:00:00Z', type: 'step', step: 3, total_steps: 20, loss: 1.7, learning_rate: 2e-4, tokens_per_s: 110, eta_s: 40 }).success).toBe(true);
     expect(event.safeParse({ seq: 4, time: '2026-11-24T22:00:05Z', type: 'eval', step: 4, eval_loss: 1.5 }).success).toBe(true);
     expect(event.safeParse({ seq: 5, time: '2026-11-24T22:00:05Z', type: 'progress' }).success).toBe(false);
+  });
+});
+
+describe('TrainerClient with an answer that is not JSON (found by the fuzz suite)', () => {
+  it('says which route answered what, instead of a raw SyntaxError from res.json()', async () => {
+    const server = createServer((req, res) => {
+      req.resume();
+      res.writeHead(200, { 'content-type': 'application/json' }).end(req.url === '/healthz' ? '' : '<html>Bad Gateway</html>');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const client = new TrainerClient(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, 'token');
+      await expect(client.job('abc')).rejects.toThrow(/^the trainer's answer to GET \/v1\/jobs\/\{id\} is not JSON: "<html>Bad Gateway<\/html>"$/);
+      await expect(client.health()).rejects.toThrow("the trainer's answer to GET /healthz is not JSON");
+      await expect(client.health()).rejects.not.toBeInstanceOf(SyntaxError);
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
   });
 });
