@@ -86,7 +86,7 @@ export class ConsentService {
     const stillSaving = this.writer.isPending((op) => op.kind === 'consent.set' && op.status === 'out' && op.guildId === guildId && op.userId === userId);
     const wasIn = this.state.hasConsent(guildId, userId) || stillSaving;
     if (this.state.consent(guildId, userId)?.status === 'in' || this.inFlightOptIns(guildId, userId)) {
-      this.countStop(`user:${userId}`);
+      this.countStop(`consent:${guildId}:${userId}`); // this guild only: an opt-in elsewhere still applies
       this.state.setConsent(guildId, userId, 'out', this.policy.version);
       const committed = this.writer.submit({ kind: 'consent.set', guildId, userId, status: 'out', policyVersion: this.policy.version });
       return { wasIn, saved: await committedWithin(committed, this.ackMs) };
@@ -150,7 +150,7 @@ export class ConsentService {
 
   /** Opt-outs, forgets and purges accepted so far that concern this user here (an opt-in still committing yields to them). */
   private stopsOf(guildId: string, userId: string): number {
-    return (this.stops.get(`user:${userId}`) ?? 0) + (this.stops.get(`guild:${guildId}`) ?? 0);
+    return (this.stops.get(`consent:${guildId}:${userId}`) ?? 0) + (this.stops.get(`user:${userId}`) ?? 0) + (this.stops.get(`guild:${guildId}`) ?? 0);
   }
 
   private countStop(key: string): void {
